@@ -1,0 +1,53 @@
+# Switchboard — the two commands that matter: `make demo` and `make test`.
+# Needs only python3 (>= 3.11) and make: uv is installed with pip when it is missing.
+
+SHELL := /bin/bash
+UV := $(shell command -v uv 2>/dev/null || echo "python3 -m uv")
+RUN := $(UV) run --frozen
+
+.PHONY: help install lint typecheck unit integration test demo bench up clean
+
+help:
+	@echo "make demo   - one simulated phone call through every service (no API keys)"
+	@echo "make test   - lint, types, unit and integration tests (what CI runs)"
+	@echo "make bench  - benchmark figures (latency percentiles, CPU and memory per call)"
+	@echo "make up     - the stack in the foreground for real Twilio/OpenAI use"
+
+.venv/.installed: pyproject.toml uv.lock libs/*/pyproject.toml services/*/pyproject.toml simulators/pyproject.toml
+	@command -v uv >/dev/null 2>&1 || python3 -m uv --version >/dev/null 2>&1 \
+		|| python3 -m pip install --quiet --disable-pip-version-check uv
+	$(UV) sync --frozen --all-packages
+	@touch $@
+
+install: .venv/.installed
+
+lint: install
+	$(RUN) ruff check .
+	$(RUN) ruff format --check .
+
+typecheck: install
+	$(RUN) mypy libs/common/src services/media-gateway/src services/agent/src simulators/src
+
+unit: install
+	$(RUN) pytest tests/unit -q
+
+integration: install
+	$(RUN) pytest tests/integration -q
+
+test: install
+	$(RUN) ruff check .
+	$(RUN) ruff format --check .
+	$(RUN) mypy libs/common/src services/media-gateway/src services/agent/src simulators/src
+	$(RUN) pytest tests -q
+
+demo: install
+	$(RUN) python -m switchboard_sim.demo
+
+bench: install
+	$(RUN) python -m bench
+
+up: install
+	$(RUN) python -m switchboard_sim.up
+
+clean:
+	rm -rf .venv .mypy_cache .ruff_cache .pytest_cache demo-output

@@ -1,0 +1,25 @@
+"""Identifiers that end up inside NATS subjects, so they must be single subject tokens."""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated
+
+from pydantic import StringConstraints
+
+_TOKEN = r"^[A-Za-z0-9_-]{1,64}$"  # noqa: S105 - a regex, not a secret
+TOKEN_RE = re.compile(_TOKEN)
+
+#: A call id (Twilio's CallSid, or a simulator's): one subject token.
+CallId = Annotated[str, StringConstraints(pattern=_TOKEN)]
+#: A business (tenant) id: one subject token.
+BusinessId = Annotated[str, StringConstraints(pattern=_TOKEN)]
+#: An agent or gateway process id: one subject token.
+ProcessId = Annotated[str, StringConstraints(pattern=_TOKEN)]
+
+
+def check_token(value: str, what: str) -> str:
+    """Refuse a value that would change a subject's shape (dots, wildcards, spaces)."""
+    if not TOKEN_RE.fullmatch(value):
+        raise ValueError(f"{what} {value!r} is not a valid subject token ([A-Za-z0-9_-]{{1,64}})")
+    return value

@@ -1,0 +1,234 @@
+"""Control messages on the bus: versioned pydantic models, JSON on the wire.
+
+Every model carries ``v`` (schema version) and a ``type`` discriminator. Readers are tolerant
+(unknown fields are ignored) so a newer producer does not break an older consumer; a breaking
+change bumps ``v``. Audio never travels as one of these: see :mod:`.audio`.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
+
+from .ids import BusinessId, CallId, ProcessId
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+class BusMessage(BaseModel):
+    """Base of every control message: frozen, versioned, tolerant of unknown fields."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    v: Literal[1] = 1
+
+    def to_bytes(self) -> bytes:
+        return self.model_dump_json().encode()
+
+
+# --- dispatch: gateway → agents (request-reply, queue group) -------------------------------
+
+
+class CallOffer(BusMessage):
+    """A gateway asks the agent pool to take a new call (sent at the voice webhook)."""
+
+    type: Literal["call.offer"] = "call.offer"
+    call_id: CallId
+    business_id: BusinessId
+    gateway_id: ProcessId
+    from_number: str = ""
+    to_number: str = ""
+    account_sid: str = ""
+    offered_at: datetime = Field(default_factory=utc_now)
+
+
+class CallOfferReply(BusMessage):
+    """An agent's answer to an offer; ``accepted`` means it owns the call from now on."""
+
+    type: Literal["call.offer.reply"] = "call.offer.reply"
+    call_id: CallId
+    accepted: bool
+    agent_id: ProcessId
+    reason: str = ""
+
+
+class AgentHeartbeat(BusMessage):
+    """An agent process is alive; gateways end calls whose agent stops beating."""
+
+    type: Literal["agent.heartbeat"] = "agent.heartbeat"
+    agent_id: ProcessId
+    active_calls: int
+    capacity: int
+    interval_s: float
+
+
+# --- gateway → agent (per call) ------------------------------------------------------------
+
+
+class CallStarted(BusMessage):
+    """Twilio's media stream for the call is open: audio will flow now."""
+
+    type: Literal["call.started"] = "call.started"
+    call_id: CallId
+    stream_sid: str
+    gateway_id: ProcessId
+    custom_parameters: dict[str, str] = Field(default_factory=dict)
+
+
+class CallerDtmf(BusMessage):
+    """The caller pressed a key."""
+
+    type: Literal["caller.dtmf"] = "caller.dtmf"
+    call_id: CallId
+    digit: str
+
+
+class PlaybackIdle(BusMessage):
+    """Every agent chunk sent to Twilio has been played (the last mark came back)."""
+
+    type: Literal["playback.idle"] = "playback.idle"
+    call_id: CallId
+    last_chunk: int
+
+
+class EndReason(StrEnum):
+    CALLER_HUNG_UP = "caller_hung_up"
+    AGENT_HUNG_UP = "agent_hung_up"
+    AGENT_LOST = "agent_lost"
+    GATEWAY_SHUTDOWN = "gateway_shutdown"
+    STREAM_ERROR = "stream_error"
+    NOT_STARTED = "not_started"
+
+
+class CallEnded(BusMessage):
+    """The call is over on the telephony side; the agent releases everything it holds."""
+
+    type: Literal["call.ended"] = "call.ended"
+    call_id: CallId
+    reason: EndReason
+
+
+AgentControl = Annotated[
+    CallStarted | CallerDtmf | PlaybackIdle | CallEnded, Field(discriminator="type")
+]
+agent_control_adapter: TypeAdapter[AgentControl] = TypeAdapter(AgentControl)
+
+
+# --- agent → gateway (per call) ------------------------------------------------------------
+
+
+class ClearPlayback(BusMessage):
+    """Barge-in: drop the agent audio Twilio has buffered. Request-reply: the reply is a
+    :class:`PlaybackPosition` taken at the moment of the clear."""
+
+    type: Literal["playback.clear"] = "playback.clear"
+    call_id: CallId
+
+
+class PlaybackPosition(BusMessage):
+    """What Twilio had played when asked: the last chunk whose mark came back, and how long ago.
+
+    ``last_chunk`` is -1 when no mark has come back yet. ``ms_since_mark`` lets the agent
+    interpolate inside the next chunk (Twilio plays in real time between marks).
+    """
+
+    type: Literal["playback.position"] = "playback.position"
+    call_id: CallId
+    last_chunk: int
+    ms_since_mark: float
+    chunks_sent: int
+
+
+class HangUp(BusMessage):
+    """The agent ends the call (optionally after its audio has finished playing)."""
+
+    type: Literal["call.hangup"] = "call.hangup"
+    call_id: CallId
+    reason: str = ""
+    after_playback: bool = True
+
+
+GatewayControl = Annotated[ClearPlayback | HangUp, Field(discriminator="type")]
+gateway_control_adapter: TypeAdapter[GatewayControl] = TypeAdapter(GatewayControl)
+
+
+# --- events for other services -------------------------------------------------------------
+
+
+class Speaker(StrEnum):
+    CALLER = "caller"
+    AGENT = "agent"
+
+
+class TranscriptEvent(BusMessage):
+    """Something said on a call, as it happens. Published on ``subjects.transcript``."""
+
+    type: Literal["transcript"] = "transcript"
+    call_id: CallId
+    business_id: BusinessId
+    speaker: Speaker
+    text: str
+    item_id: str = ""
+    interrupted: bool = False
+    at: datetime = Field(default_factory=utc_now)
+
+
+class ToolCallEvent(BusMessage):
+    """The agent ran a tool (published on the call's transcript subject, so a transcript
+    reader sees it in order)."""
+
+    type: Literal["tool.call"] = "tool.call"
+    call_id: CallId
+    business_id: BusinessId
+    name: str
+    arguments: str
+    ok: bool
+    output: str
+    latency_ms: float
+    at: datetime = Field(default_factory=utc_now)
+
+
+class CallerMessage(BusMessage):
+    """A message a caller left for the business."""
+
+    type: Literal["caller.message"] = "caller.message"
+    call_id: CallId
+    business_id: BusinessId
+    caller_name: str = ""
+    callback_number: str = ""
+    message: str
+    at: datetime = Field(default_factory=utc_now)
+
+
+CallEvent = Annotated[TranscriptEvent | ToolCallEvent, Field(discriminator="type")]
+call_event_adapter: TypeAdapter[CallEvent] = TypeAdapter(CallEvent)
+
+
+# --- the call record (JetStream KV, key = call id) -----------------------------------------
+
+
+class CallState(StrEnum):
+    OFFERED = "offered"
+    STREAMING = "streaming"
+    ENDED = "ended"
+
+
+class CallRecord(BusMessage):
+    """What belongs to a call, kept outside any one process so a call can move."""
+
+    type: Literal["call.record"] = "call.record"
+    call_id: CallId
+    business_id: BusinessId
+    state: CallState
+    gateway_id: ProcessId
+    agent_id: ProcessId | None = None
+    stream_sid: str = ""
+    from_number: str = ""
+    to_number: str = ""
+    started_at: datetime = Field(default_factory=utc_now)
+    ended_reason: EndReason | None = None

@@ -1,0 +1,1 @@
+"""Agent service: one OpenAI Realtime session per call, its tools, barge-in and transcripts."""

@@ -1,0 +1,57 @@
+"""Run an agent process: ``python -m switchboard_agent`` (configured by the environment)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+
+from openai import AsyncOpenAI
+from prometheus_client import start_http_server
+
+from switchboard_common.bus import connected
+from switchboard_common.business import BusinessDirectory
+from switchboard_common.settings import NatsSettings
+
+from .settings import AgentSettings
+from .tools import ToolRegistry
+from .tools.builtin import register_builtin_tools
+from .worker import AgentWorker
+
+log = logging.getLogger("switchboard_agent")
+
+
+async def serve(settings: AgentSettings) -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    openai = AsyncOpenAI(
+        api_key=settings.openai_api_key.get_secret_value(), base_url=settings.openai_base_url
+    )
+    async with connected(NatsSettings(), settings.agent_id) as nc:
+        worker = AgentWorker(
+            settings,
+            nc,
+            BusinessDirectory.load(settings.businesses_file),
+            register_builtin_tools(ToolRegistry()),
+            openai,
+        )
+        await worker.start()
+        print(f"AGENT_READY={settings.agent_id}", flush=True)
+        await stop.wait()
+        log.info("draining: %d calls in progress", len(worker.sessions))
+        await worker.stop()
+    await openai.close()
+
+
+def main() -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    settings = AgentSettings()
+    if settings.metrics_port is not None:
+        start_http_server(settings.metrics_port, addr="127.0.0.1")
+    asyncio.run(serve(settings))
+
+
+if __name__ == "__main__":
+    main()

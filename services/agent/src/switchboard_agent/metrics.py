@@ -1,0 +1,29 @@
+"""Prometheus metrics of the agent (served on the metrics port)."""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Gauge, Histogram
+
+_LATENCY_BUCKETS = (0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 5.0)
+
+ACTIVE_CALLS = Gauge("switchboard_agent_active_calls", "Calls this agent owns.")
+FRAMES_IN = Counter("switchboard_agent_frames_in_total", "Caller frames sent to the model.")
+FRAMES_OUT = Counter("switchboard_agent_frames_out_total", "Agent audio chunks put on the bus.")
+FRAMES_DROPPED = Counter(
+    "switchboard_agent_frames_dropped_total",
+    "Audio dropped (early overflow, interrupted).",
+    ["why"],
+)
+TURN_LATENCY = Histogram(
+    "switchboard_agent_turn_latency_seconds",
+    "End of caller speech (server VAD) to the first agent audio.",
+    buckets=_LATENCY_BUCKETS,
+)
+BARGE_INS = Counter("switchboard_agent_barge_ins_total", "Caller interruptions handled.")
+TOOL_CALLS = Counter(
+    "switchboard_agent_tool_calls_total", "Tool calls, by tool and outcome.", ["tool", "ok"]
+)
+TOOL_LATENCY = Histogram("switchboard_agent_tool_latency_seconds", "Tool run time.", ["tool"])
+REALTIME_ERRORS = Counter(
+    "switchboard_agent_realtime_errors_total", "Error events from the Realtime API.", ["code"]
+)

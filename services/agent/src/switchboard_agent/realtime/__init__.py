@@ -1,0 +1,1 @@
+"""OpenAI Realtime adapter: the agent's only door to the model, through the ``openai`` SDK."""

@@ -1,0 +1,79 @@
+"""One Realtime connection, with a lean path for audio.
+
+Control events use the SDK's typed resources and parsed models. Audio is the hot path (50
+appends a second per call, and as many deltas back): appends go through the SDK connection's
+``send_raw`` with JSON formatted directly (base64 needs no escaping), and incoming audio deltas
+are recognised with one orjson parse instead of building the SDK's model for each one.
+"""
+
+from __future__ import annotations
+
+from base64 import b64decode, b64encode
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+from openai import AsyncOpenAI
+from openai.resources.realtime.realtime import AsyncRealtimeConnection
+from openai.types.realtime import RealtimeServerEvent, RealtimeSessionCreateRequestParam
+
+AUDIO_DELTA = "response.output_audio.delta"
+
+
+@dataclass(frozen=True, slots=True)
+class AudioDelta:
+    """An agent audio chunk, already decoded to μ-law."""
+
+    response_id: str
+    item_id: str
+    audio: bytes
+
+
+class RealtimeLink:
+    def __init__(self, connection: AsyncRealtimeConnection) -> None:
+        self._conn = connection
+
+    @classmethod
+    async def open(cls, client: AsyncOpenAI, model: str) -> RealtimeLink:
+        return cls(await client.realtime.connect(model=model).enter())
+
+    async def configure(self, session: RealtimeSessionCreateRequestParam) -> None:
+        await self._conn.session.update(session=session)
+
+    async def append_audio(self, ulaw: bytes | memoryview) -> None:
+        b64 = b64encode(ulaw).decode()
+        await self._conn.send_raw(f'{{"type":"input_audio_buffer.append","audio":"{b64}"}}')
+
+    async def next_event(self) -> AudioDelta | RealtimeServerEvent:
+        """The next server event; raises the websocket's ConnectionClosed when it ends."""
+        raw = await self._conn.recv_bytes()
+        data: Any = orjson.loads(raw)
+        if isinstance(data, dict) and data.get("type") == AUDIO_DELTA:
+            return AudioDelta(
+                str(data.get("response_id", "")),
+                str(data.get("item_id", "")),
+                b64decode(data.get("delta", "")),
+            )
+        return self._conn.parse_event(raw)
+
+    async def respond(self, instructions: str | None = None) -> None:
+        if instructions is None:
+            await self._conn.response.create()
+        else:
+            await self._conn.response.create(response={"instructions": instructions})
+
+    async def cancel_response(self) -> None:
+        await self._conn.response.cancel()
+
+    async def truncate(self, item_id: str, audio_end_ms: int) -> None:
+        await self._conn.conversation.item.truncate(
+            item_id=item_id, content_index=0, audio_end_ms=audio_end_ms
+        )
+
+    async def tool_output(self, call_id: str, output: str) -> None:
+        await self._conn.conversation.item.create(
+            item={"type": "function_call_output", "call_id": call_id, "output": output}
+        )
+
+    async def close(self) -> None:
+        await self._conn.close()

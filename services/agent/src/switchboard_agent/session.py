@@ -1,0 +1,373 @@
+"""One call's runtime: the caller's audio in, the model's audio out, tools, barge-in, transcripts.
+
+The session owns the call from the offer on. It opens the Realtime connection straight away
+(while Twilio is still setting up the media stream) so the greeting starts without waiting for
+a connection handshake.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections import deque
+from collections.abc import Coroutine
+from typing import Any
+
+from nats.aio.client import Client
+from nats.aio.msg import Msg
+from nats.aio.subscription import Subscription
+from openai import AsyncOpenAI
+from openai.types.realtime import (
+    ConversationItemInputAudioTranscriptionCompletedEvent,
+    InputAudioBufferSpeechStartedEvent,
+    InputAudioBufferSpeechStoppedEvent,
+    RealtimeConversationItemAssistantMessage,
+    RealtimeConversationItemFunctionCall,
+    RealtimeErrorEvent,
+    RealtimeServerEvent,
+    ResponseCreatedEvent,
+    ResponseDoneEvent,
+    ResponseOutputItemDoneEvent,
+)
+from pydantic import ValidationError
+
+from switchboard_common import subjects
+from switchboard_common.audio import BYTES_PER_MS, encode_agent_chunk
+from switchboard_common.business import BusinessProfile
+from switchboard_common.messages import (
+    CallEnded,
+    CallerDtmf,
+    CallOffer,
+    CallStarted,
+    ClearPlayback,
+    HangUp,
+    PlaybackIdle,
+    PlaybackPosition,
+    Speaker,
+    ToolCallEvent,
+    TranscriptEvent,
+    agent_control_adapter,
+)
+
+from . import metrics
+from .playback import AudioLedger, truncation_for
+from .realtime.link import AudioDelta, RealtimeLink
+from .realtime.session_config import greeting_instructions, session_config
+from .settings import AgentSettings
+from .tools import ToolContext, ToolRegistry, ToolResult
+
+log = logging.getLogger(__name__)
+
+
+class CallSession:
+    def __init__(
+        self,
+        offer: CallOffer,
+        business: BusinessProfile,
+        settings: AgentSettings,
+        nc: Client,
+        openai: AsyncOpenAI,
+        tools: ToolRegistry,
+    ) -> None:
+        self.call_id = offer.call_id
+        self.business = business
+        self._settings = settings
+        self._nc = nc
+        self._openai = openai
+        self._tools = tools
+        self._tool_ctx = ToolContext(call_id=offer.call_id, business=business, nc=nc)
+        self._audio_subject = subjects.agent_audio(offer.call_id)
+        self._gateway_subject = subjects.gateway_control(offer.call_id)
+        self._transcript_subject = subjects.transcript(business.business_id, offer.call_id)
+        self._ledger = AudioLedger()
+        self._link: RealtimeLink | None = None
+        self._subs: list[Subscription] = []
+        self._started = asyncio.Event()
+        self._ended = asyncio.Event()
+        self._settled = asyncio.Event()  # the stream started or the call ended
+        self._early_audio: deque[bytes] = deque(maxlen=max(1, settings.early_audio_buffer_ms // 20))
+        self._active_response: str | None = None
+        self._interrupted: set[str] = set()
+        self._tool_runs: dict[str, list[asyncio.Task[tuple[str, str, str, ToolResult]]]] = {}
+        self._background: set[asyncio.Task[None]] = set()
+        self._idle_through = -1
+        self._speech_stopped_at: float | None = None
+        self.end_reason = ""
+
+    # --- lifecycle ---------------------------------------------------------------------------
+
+    async def prepare(self) -> None:
+        """Subscribe before the offer is accepted, so nothing the gateway sends is missed."""
+        self._subs = [
+            await self._nc.subscribe(subjects.agent_control(self.call_id), cb=self._on_control),
+            await self._nc.subscribe(
+                subjects.caller_audio(self.call_id),
+                cb=self._on_caller_audio,
+                pending_bytes_limit=self._settings.early_audio_buffer_ms * BYTES_PER_MS * 8,
+            ),
+        ]
+
+    async def run(self) -> None:
+        try:
+            await self._converse()
+        except Exception as exc:
+            log.exception("call %s: session failed", self.call_id)
+            self.end_reason = self.end_reason or "session_error"
+            await self._give_up(f"{type(exc).__name__}: {exc}")
+        finally:
+            await self._release()
+
+    async def _give_up(self, why: str) -> None:
+        """The call cannot be served (e.g. the model is unreachable): have the gateway end it,
+        so the caller hears the apology rather than silence. The stream may not have started
+        yet, so wait for it (bounded) before asking."""
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(self._settings.start_timeout_s):
+                await self._settled.wait()
+        if self._started.is_set() and not self._ended.is_set():
+            hang_up = HangUp(call_id=self.call_id, reason=why[:200], after_playback=False)
+            with contextlib.suppress(Exception):
+                await self._nc.publish(self._gateway_subject, hang_up.to_bytes())
+
+    async def _converse(self) -> None:
+        link = await RealtimeLink.open(self._openai, self._settings.model)
+        self._link = link
+        enabled = self._tools.definitions(self.business.enabled_tools)
+        await link.configure(session_config(self.business, self._settings, enabled))
+        try:
+            async with asyncio.timeout(self._settings.start_timeout_s):
+                await self._settled.wait()
+        except TimeoutError:
+            self.end_reason = "stream_never_started"
+            log.warning("call %s: media stream never started", self.call_id)
+            return
+        if self._ended.is_set():
+            return
+        while self._early_audio:
+            await link.append_audio(self._early_audio.popleft())
+        await link.respond(greeting_instructions(self.business.greeting))
+        pump = asyncio.create_task(self._pump(link), name=f"pump-{self.call_id}")
+        ended = asyncio.create_task(self._ended.wait())
+        await asyncio.wait({pump, ended}, return_when=asyncio.FIRST_COMPLETED)
+        for task in (pump, ended):
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+
+    async def _pump(self, link: RealtimeLink) -> None:
+        from websockets.exceptions import ConnectionClosed
+
+        try:
+            while True:
+                await self._handle(await link.next_event())
+        except ConnectionClosed as exc:
+            self.end_reason = self.end_reason or "realtime_closed"
+            log.warning("call %s: Realtime connection closed: %s", self.call_id, exc)
+
+    async def _release(self) -> None:
+        for sub in self._subs:
+            with contextlib.suppress(Exception):
+                await sub.unsubscribe()
+        for task in list(self._background):
+            task.cancel()
+        if self._link is not None:
+            with contextlib.suppress(Exception):
+                await self._link.close()
+        log.info("call %s: session closed (%s)", self.call_id, self.end_reason or "ended")
+
+    # --- from the gateway --------------------------------------------------------------------
+
+    async def _on_caller_audio(self, msg: Msg) -> None:
+        link = self._link
+        if link is None or not self._started.is_set():
+            if len(self._early_audio) == self._early_audio.maxlen:
+                metrics.FRAMES_DROPPED.labels("early_overflow").inc()
+            self._early_audio.append(msg.data)
+            return
+        try:
+            await link.append_audio(msg.data)
+        except Exception as exc:  # the pump sees the closed connection and ends the call
+            log.debug("call %s: append failed: %s", self.call_id, exc)
+            return
+        metrics.FRAMES_IN.inc()
+
+    async def _on_control(self, msg: Msg) -> None:
+        try:
+            event = agent_control_adapter.validate_json(msg.data)
+        except ValidationError as exc:
+            log.warning("call %s: unreadable control message: %s", self.call_id, exc)
+            return
+        if isinstance(event, CallStarted):
+            self._started.set()
+            self._settled.set()
+        elif isinstance(event, PlaybackIdle):
+            self._idle_through = max(self._idle_through, event.last_chunk)
+        elif isinstance(event, CallerDtmf):
+            log.info("call %s: caller pressed %s", self.call_id, event.digit)
+        elif isinstance(event, CallEnded):
+            self.end_reason = event.reason.value
+            self._ended.set()
+            self._settled.set()
+
+    # --- from the model ----------------------------------------------------------------------
+
+    async def _handle(self, event: AudioDelta | RealtimeServerEvent) -> None:
+        if isinstance(event, AudioDelta):
+            await self._on_audio(event)
+        elif isinstance(event, InputAudioBufferSpeechStartedEvent):
+            await self._barge_in()
+        elif isinstance(event, InputAudioBufferSpeechStoppedEvent):
+            self._speech_stopped_at = time.perf_counter()
+        elif isinstance(event, ResponseCreatedEvent):
+            self._active_response = event.response.id
+        elif isinstance(event, ResponseOutputItemDoneEvent):
+            self._maybe_run_tool(event)
+        elif isinstance(event, ResponseDoneEvent):
+            await self._on_response_done(event)
+        elif isinstance(event, ConversationItemInputAudioTranscriptionCompletedEvent):
+            await self._publish_transcript(Speaker.CALLER, event.transcript, event.item_id)
+        elif isinstance(event, RealtimeErrorEvent):
+            code = event.error.code or event.error.type
+            metrics.REALTIME_ERRORS.labels(code).inc()
+            log.warning("call %s: Realtime error %s: %s", self.call_id, code, event.error.message)
+
+    async def _on_audio(self, delta: AudioDelta) -> None:
+        if delta.response_id in self._interrupted:
+            metrics.FRAMES_DROPPED.labels("interrupted").inc()
+            return
+        if self._speech_stopped_at is not None:
+            metrics.TURN_LATENCY.observe(time.perf_counter() - self._speech_stopped_at)
+            self._speech_stopped_at = None
+        seq = self._ledger.record(delta.item_id, len(delta.audio))
+        await self._nc.publish(self._audio_subject, encode_agent_chunk(seq, delta.audio))
+        metrics.FRAMES_OUT.inc()
+
+    async def _barge_in(self) -> None:
+        """The caller talks over the agent: stop the audio where the caller stopped hearing it.
+
+        1. Clear Twilio's buffer (the gateway answers with the playback position).
+        2. Cancel the response if the server is not doing so itself.
+        3. Truncate the assistant item at what was played, clamped to what was produced,
+           and not at all when it had finished playing (truncating then would be an error).
+        """
+        response_id = self._active_response
+        if response_id is not None:
+            self._interrupted.add(response_id)
+        item_id = self._ledger.current_item
+        playing = self._ledger.last_seq > self._idle_through
+        if item_id is None or (not playing and response_id is None):
+            return
+        metrics.BARGE_INS.inc()
+        position = await self._clear_playback()
+        link = self._link
+        if link is None:
+            return
+        if response_id is not None and not self._settings.interrupt_response:
+            await link.cancel_response()
+        if position is None:
+            return
+        decision = truncation_for(
+            self._ledger, item_id, position.last_chunk, position.ms_since_mark
+        )
+        if decision.audio_end_ms is not None:
+            await link.truncate(item_id, decision.audio_end_ms)
+            log.info(
+                "call %s: barge-in, %s truncated at %d of %.0f ms",
+                self.call_id,
+                item_id,
+                decision.audio_end_ms,
+                decision.produced_ms,
+            )
+
+    async def _clear_playback(self) -> PlaybackPosition | None:
+        try:
+            reply = await self._nc.request(
+                self._gateway_subject,
+                ClearPlayback(call_id=self.call_id).to_bytes(),
+                timeout=self._settings.clear_timeout_s,
+            )
+            return PlaybackPosition.model_validate_json(reply.data)
+        except Exception as exc:
+            log.warning("call %s: gateway did not confirm the clear: %s", self.call_id, exc)
+            return None
+
+    # --- tools and responses -----------------------------------------------------------------
+
+    def _maybe_run_tool(self, event: ResponseOutputItemDoneEvent) -> None:
+        item = event.item
+        if not isinstance(item, RealtimeConversationItemFunctionCall) or not item.call_id:
+            return
+        task = asyncio.create_task(self._run_tool(item.call_id, item.name, item.arguments))
+        self._tool_runs.setdefault(event.response_id, []).append(task)
+
+    async def _run_tool(
+        self, call_id: str, name: str, arguments: str
+    ) -> tuple[str, str, str, ToolResult]:
+        return call_id, name, arguments, await self._tools.run(name, arguments, self._tool_ctx)
+
+    async def _on_response_done(self, event: ResponseDoneEvent) -> None:
+        response = event.response
+        if response.id == self._active_response:
+            self._active_response = None
+        interrupted = response.status == "cancelled" or response.id in self._interrupted
+        for item in response.output or []:
+            if isinstance(item, RealtimeConversationItemAssistantMessage):
+                text = " ".join(c.transcript or c.text or "" for c in item.content).strip()
+                if text:
+                    await self._publish_transcript(Speaker.AGENT, text, item.id or "", interrupted)
+        runs = self._tool_runs.pop(response.id or "", [])
+        if runs:
+            self._spawn(self._answer_tools(runs, respond=response.status == "completed"))
+
+    async def _answer_tools(
+        self, runs: list[asyncio.Task[tuple[str, str, str, ToolResult]]], respond: bool
+    ) -> None:
+        link = self._link
+        if link is None:
+            return
+        for call_id, name, arguments, result in await asyncio.gather(*runs):
+            metrics.TOOL_CALLS.labels(name, str(result.ok).lower()).inc()
+            metrics.TOOL_LATENCY.labels(name).observe(result.latency_ms / 1000.0)
+            await link.tool_output(call_id, result.output)
+            await self._publish(
+                ToolCallEvent(
+                    call_id=self.call_id,
+                    business_id=self.business.business_id,
+                    name=name,
+                    arguments=arguments,
+                    ok=result.ok,
+                    output=result.output,
+                    latency_ms=result.latency_ms,
+                )
+            )
+        if respond:
+            await link.respond()
+
+    # --- helpers -----------------------------------------------------------------------------
+
+    def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.create_task(coro)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    async def _publish_transcript(
+        self, speaker: Speaker, text: str, item_id: str, interrupted: bool = False
+    ) -> None:
+        await self._publish(
+            TranscriptEvent(
+                call_id=self.call_id,
+                business_id=self.business.business_id,
+                speaker=speaker,
+                text=text,
+                item_id=item_id,
+                interrupted=interrupted,
+            )
+        )
+
+    async def _publish(self, event: TranscriptEvent | ToolCallEvent) -> None:
+        try:
+            await self._nc.publish(self._transcript_subject, event.to_bytes())
+        except Exception as exc:
+            log.warning("call %s: event not published: %s", self.call_id, exc)

@@ -1,0 +1,51 @@
+"""Agent configuration, from the environment."""
+
+from __future__ import annotations
+
+import os
+import socket
+from pathlib import Path
+
+from pydantic import AliasChoices, Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+def _default_agent_id() -> str:
+    host = "".join(c if c.isalnum() or c in "-_" else "-" for c in socket.gethostname())
+    return f"agent-{host[:40]}-{os.getpid()}"
+
+
+class AgentSettings(BaseSettings):
+    """``OPENAI_API_KEY`` and ``OPENAI_BASE_URL`` are the SDK's own names: pointing the base URL
+    at the Realtime simulator is how the agent runs offline."""
+
+    model_config = SettingsConfigDict(env_prefix="AGENT_", extra="ignore")
+
+    openai_api_key: SecretStr = Field(
+        SecretStr("sk-offline"), validation_alias=AliasChoices("OPENAI_API_KEY")
+    )
+    openai_base_url: str | None = Field(None, validation_alias=AliasChoices("OPENAI_BASE_URL"))
+    model: str = Field(
+        "gpt-realtime", validation_alias=AliasChoices("REALTIME_MODEL", "AGENT_MODEL")
+    )
+    transcription_model: str = "gpt-4o-mini-transcribe"
+    agent_id: str = Field(default_factory=_default_agent_id)
+    max_calls: int = Field(50, ge=1, description="Calls one process takes before leaving the pool.")
+    heartbeat_interval_s: float = Field(1.0, gt=0)
+    start_timeout_s: float = Field(
+        30.0, gt=0, description="How long a taken call may wait for its media stream to start."
+    )
+    clear_timeout_s: float = Field(0.5, gt=0, description="Wait for the gateway on a barge-in.")
+    businesses_file: Path | None = Field(
+        None, validation_alias=AliasChoices("SWITCHBOARD_BUSINESSES_FILE", "AGENT_BUSINESSES_FILE")
+    )
+    vad_threshold: float = Field(0.5, ge=0, le=1)
+    vad_prefix_padding_ms: int = Field(300, ge=0)
+    vad_silence_duration_ms: int = Field(500, ge=0)
+    interrupt_response: bool = Field(
+        True, description="Let the server cancel its response when the caller starts talking."
+    )
+    metrics_port: int | None = Field(None, description="Serve Prometheus metrics on this port.")
+    early_audio_buffer_ms: int = Field(
+        2000, ge=0, description="Caller audio kept while the Realtime session is still opening."
+    )

@@ -1,0 +1,139 @@
+"""The agent's control plane: take calls from the pool, report liveness, drain on shutdown."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+
+from nats.aio.client import Client
+from nats.aio.msg import Msg
+from nats.aio.subscription import Subscription
+from openai import AsyncOpenAI
+from pydantic import ValidationError
+
+from switchboard_common import subjects
+from switchboard_common.business import BusinessDirectory
+from switchboard_common.messages import AgentHeartbeat, CallOffer, CallOfferReply
+
+from . import metrics
+from .session import CallSession
+from .settings import AgentSettings
+from .tools import ToolRegistry
+
+log = logging.getLogger(__name__)
+
+
+class AgentWorker:
+    """Joins the dispatch queue group while it has room, and leaves it when full, so a gateway's
+    offer lands on an agent that can take it."""
+
+    def __init__(
+        self,
+        settings: AgentSettings,
+        nc: Client,
+        directory: BusinessDirectory,
+        tools: ToolRegistry,
+        openai: AsyncOpenAI,
+    ) -> None:
+        self.settings = settings
+        self.agent_id = settings.agent_id
+        self._nc = nc
+        self._directory = directory
+        self._tools = tools
+        self._openai = openai
+        self.sessions: dict[str, CallSession] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._dispatch: Subscription | None = None
+        self._heartbeat: asyncio.Task[None] | None = None
+        self._accepting = True
+
+    async def start(self) -> None:
+        await self._join_pool()
+        self._heartbeat = asyncio.create_task(self._beat(), name="heartbeat")
+
+    async def stop(self, deadline_s: float = 10.0) -> None:
+        """Leave the pool, let running calls finish until the deadline, then cut them."""
+        self._accepting = False
+        await self._leave_pool()
+        if self._tasks:
+            _, pending = await asyncio.wait(set(self._tasks), timeout=deadline_s)
+            for task in pending:
+                task.cancel()
+            await asyncio.gather(*pending, return_exceptions=True)
+        if self._heartbeat is not None:
+            self._heartbeat.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._heartbeat
+
+    async def _join_pool(self) -> None:
+        if self._dispatch is None and self._accepting:
+            self._dispatch = await self._nc.subscribe(
+                subjects.AGENT_DISPATCH, queue=subjects.AGENT_QUEUE_GROUP, cb=self._on_offer
+            )
+
+    async def _leave_pool(self) -> None:
+        if self._dispatch is not None:
+            sub, self._dispatch = self._dispatch, None
+            with contextlib.suppress(Exception):
+                await sub.unsubscribe()
+
+    async def _beat(self) -> None:
+        subject = subjects.agent_heartbeat(self.agent_id)
+        while True:
+            beat = AgentHeartbeat(
+                agent_id=self.agent_id,
+                active_calls=len(self.sessions),
+                capacity=self.settings.max_calls,
+                interval_s=self.settings.heartbeat_interval_s,
+            )
+            with contextlib.suppress(Exception):
+                await self._nc.publish(subject, beat.to_bytes())
+            await asyncio.sleep(self.settings.heartbeat_interval_s)
+
+    async def _on_offer(self, msg: Msg) -> None:
+        try:
+            offer = CallOffer.model_validate_json(msg.data)
+        except ValidationError as exc:
+            log.warning("unreadable call offer: %s", exc)
+            return
+        reply = await self._take(offer)
+        with contextlib.suppress(Exception):
+            await msg.respond(reply.to_bytes())
+
+    async def _take(self, offer: CallOffer) -> CallOfferReply:
+        def decline(reason: str) -> CallOfferReply:
+            log.info("call %s declined: %s", offer.call_id, reason)
+            return CallOfferReply(
+                call_id=offer.call_id, accepted=False, agent_id=self.agent_id, reason=reason
+            )
+
+        if not self._accepting:
+            return decline("draining")
+        if len(self.sessions) >= self.settings.max_calls:
+            return decline("at capacity")
+        if offer.call_id in self.sessions:
+            return decline("call already taken")
+        business = self._directory.get(offer.business_id)
+        if business is None:
+            return decline(f"unknown business {offer.business_id!r}")
+        session = CallSession(offer, business, self.settings, self._nc, self._openai, self._tools)
+        await session.prepare()
+        self.sessions[offer.call_id] = session
+        metrics.ACTIVE_CALLS.inc()
+        task = asyncio.create_task(self._serve(session), name=f"call-{offer.call_id}")
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        if len(self.sessions) >= self.settings.max_calls:
+            await self._leave_pool()
+        log.info("call %s taken for %s", offer.call_id, business.business_id)
+        return CallOfferReply(call_id=offer.call_id, accepted=True, agent_id=self.agent_id)
+
+    async def _serve(self, session: CallSession) -> None:
+        try:
+            await session.run()
+        finally:
+            self.sessions.pop(session.call_id, None)
+            metrics.ACTIVE_CALLS.dec()
+            if len(self.sessions) < self.settings.max_calls:
+                await self._join_pool()

@@ -1,0 +1,53 @@
+"""The gateway's FastAPI app and its lifespan (bus connection, shared context)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, asynccontextmanager
+
+from fastapi import FastAPI
+
+from switchboard_common.bus import connected
+from switchboard_common.business import BusinessDirectory
+from switchboard_common.settings import NatsSettings
+
+from .calls.dispatch import Dispatcher
+from .calls.liveness import AgentLiveness
+from .calls.records import CallRecords
+from .context import GatewayContext
+from .routes import health, media, voice
+from .settings import GatewaySettings
+from .twilio.signature import SignatureChecker
+
+
+def create_app(settings: GatewaySettings, nats_settings: NatsSettings | None = None) -> FastAPI:
+    nats_settings = nats_settings or NatsSettings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        async with AsyncExitStack() as stack:
+            nc = await stack.enter_async_context(connected(nats_settings, settings.gateway_id))
+            ctx = GatewayContext(
+                settings=settings,
+                nc=nc,
+                records=await CallRecords.open(nc, settings.call_record_ttl_s),
+                directory=BusinessDirectory.load(settings.businesses_file),
+                signatures=SignatureChecker(settings.twilio_auth_token.get_secret_value()),
+                dispatcher=Dispatcher(nc, settings.dispatch_timeout_s, settings.dispatch_attempts),
+                liveness=AgentLiveness(settings.agent_missed_beats),
+            )
+            await ctx.start()
+            stack.push_async_callback(ctx.stop)
+            app.state.ctx = ctx
+            yield
+
+    app = FastAPI(
+        title="Switchboard media gateway",
+        version="0.1.0",
+        summary="Twilio voice webhook and Media Streams bridge onto the Switchboard bus.",
+        lifespan=lifespan,
+    )
+    app.include_router(voice.router)
+    app.include_router(media.router)
+    app.include_router(health.router)
+    return app

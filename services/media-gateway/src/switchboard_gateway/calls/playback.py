@@ -1,0 +1,59 @@
+"""What the caller has actually heard, from Twilio's marks."""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from collections.abc import Callable
+
+
+class PlaybackTracker:
+    """Follows agent audio from 'sent to Twilio' to 'heard by the caller'.
+
+    Each agent chunk is followed by a mark named after its sequence number. Twilio echoes a mark
+    when playback reaches it, and echoes every pending mark at once on ``clear`` — those were
+    *not* played, so marks arriving after a clear are ignored. Between marks Twilio plays in
+    real time, so the position inside the chunk being played is interpolated from the clock.
+    """
+
+    __slots__ = ("_clock", "_last_mark_at", "_pending", "chunks_sent", "last_played")
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self._clock = clock
+        self._pending: deque[tuple[int, float, float]] = deque()  # (seq, duration_ms, sent_at)
+        self._last_mark_at = clock()
+        self.last_played = -1
+        self.chunks_sent = 0
+
+    def sent(self, seq: int, duration_ms: float) -> None:
+        self._pending.append((seq, duration_ms, self._clock()))
+        self.chunks_sent += 1
+
+    def played(self, seq: int) -> bool:
+        """Record an echoed mark. True when it means everything sent has now been played."""
+        if not self._pending or seq < self._pending[0][0]:
+            return False  # a mark Twilio returned because of a clear, or a duplicate
+        while self._pending and self._pending[0][0] <= seq:
+            self._pending.popleft()
+        self.last_played = seq
+        self._last_mark_at = self._clock()
+        return not self._pending
+
+    def position(self) -> tuple[int, float]:
+        """(last fully played chunk, ms played of the chunk after it)."""
+        if not self._pending:
+            return self.last_played, 0.0
+        _, duration_ms, sent_at = self._pending[0]
+        started = max(self._last_mark_at, sent_at)
+        elapsed_ms = (self._clock() - started) * 1000.0
+        return self.last_played, min(max(elapsed_ms, 0.0), duration_ms)
+
+    def cleared(self) -> tuple[int, float]:
+        """Position at the moment of a clear; everything pending is dropped."""
+        at = self.position()
+        self._pending.clear()
+        return at
+
+    @property
+    def idle(self) -> bool:
+        return not self._pending

@@ -1,0 +1,45 @@
+"""Call records in the JetStream key-value bucket: a call's state outside any one process."""
+
+from __future__ import annotations
+
+import logging
+
+from nats.aio.client import Client
+from nats.js.api import KeyValueConfig
+from nats.js.errors import BucketNotFoundError
+from nats.js.kv import KeyValue
+
+from switchboard_common import subjects
+from switchboard_common.messages import CallRecord
+
+log = logging.getLogger(__name__)
+
+
+class CallRecords:
+    def __init__(self, kv: KeyValue) -> None:
+        self._kv = kv
+
+    @classmethod
+    async def open(cls, nc: Client, ttl_s: float) -> CallRecords:
+        js = nc.jetstream()
+        try:
+            kv = await js.key_value(subjects.CALLS_BUCKET)
+        except BucketNotFoundError:
+            kv = await js.create_key_value(
+                KeyValueConfig(bucket=subjects.CALLS_BUCKET, history=1, ttl=ttl_s)
+            )
+        return cls(kv)
+
+    async def put(self, record: CallRecord) -> None:
+        """Best effort: a KV hiccup is logged, it never breaks a live call."""
+        try:
+            await self._kv.put(record.call_id, record.to_bytes())
+        except Exception as exc:
+            log.warning("call %s: record not saved: %s", record.call_id, exc)
+
+    async def get(self, call_id: str) -> CallRecord | None:
+        try:
+            entry = await self._kv.get(call_id)
+        except Exception:
+            return None
+        return CallRecord.model_validate_json(entry.value) if entry.value else None

@@ -1,0 +1,74 @@
+"""Everything the gateway's routes share, built once in the app's lifespan."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from nats.aio.client import Client
+from nats.aio.msg import Msg
+from pydantic import ValidationError
+
+from switchboard_common import subjects
+from switchboard_common.business import BusinessDirectory
+from switchboard_common.messages import AgentHeartbeat, EndReason
+
+from .calls.dispatch import Dispatcher
+from .calls.liveness import AgentLiveness
+from .calls.records import CallRecords
+from .settings import GatewaySettings
+from .twilio.signature import SignatureChecker
+
+if TYPE_CHECKING:
+    from .stream import MediaStreamSession
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class GatewayContext:
+    settings: GatewaySettings
+    nc: Client
+    records: CallRecords
+    directory: BusinessDirectory
+    signatures: SignatureChecker
+    dispatcher: Dispatcher
+    liveness: AgentLiveness
+    sessions: dict[str, MediaStreamSession] = field(default_factory=dict)
+    accepting: bool = True
+    _tasks: list[asyncio.Task[None]] = field(default_factory=list)
+
+    async def start(self) -> None:
+        await self.nc.subscribe(subjects.AGENT_HEARTBEATS, cb=self._on_heartbeat)
+        self._tasks.append(asyncio.create_task(self._watch_agents(), name="watch-agents"))
+
+    async def stop(self) -> None:
+        """Stop taking calls, end the open ones, stop background work."""
+        self.accepting = False
+        for session in list(self.sessions.values()):
+            await session.end(EndReason.GATEWAY_SHUTDOWN)
+        for task in self._tasks:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    async def _on_heartbeat(self, msg: Msg) -> None:
+        try:
+            beat = AgentHeartbeat.model_validate_json(msg.data)
+        except ValidationError:
+            log.warning("unreadable heartbeat on %s", msg.subject)
+            return
+        self.liveness.beat(beat.agent_id, beat.interval_s)
+
+    async def _watch_agents(self) -> None:
+        """End the calls of agents that stopped beating; the caller hears an apology (the TwiML
+        after <Connect>) instead of silence."""
+        while True:
+            await asyncio.sleep(0.25)
+            for session in list(self.sessions.values()):
+                if session.agent_id and not self.liveness.alive(session.agent_id):
+                    log.warning("call %s: agent %s lost", session.call_id, session.agent_id)
+                    await session.end(EndReason.AGENT_LOST)

@@ -1,0 +1,31 @@
+"""Prometheus metrics of the gateway (served on /metrics)."""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Gauge, Histogram
+
+ACTIVE_CALLS = Gauge("switchboard_gateway_active_calls", "Media streams currently open.")
+FRAMES_IN = Counter("switchboard_gateway_frames_in_total", "Caller audio frames put on the bus.")
+FRAMES_OUT = Counter("switchboard_gateway_frames_out_total", "Agent audio chunks sent to Twilio.")
+MALFORMED = Counter(
+    "switchboard_gateway_malformed_messages_total",
+    "Media Streams messages refused (and otherwise ignored).",
+    ["reason"],
+)
+REJECTED_SIGNATURES = Counter(
+    "switchboard_gateway_rejected_signatures_total",
+    "Requests with a bad Twilio signature.",
+    ["leg"],
+)
+CALLS_REFUSED = Counter(
+    "switchboard_gateway_calls_refused_total", "Calls answered with a polite refusal.", ["reason"]
+)
+CALLS_ENDED = Counter(
+    "switchboard_gateway_calls_ended_total", "Calls ended, by reason.", ["reason"]
+)
+BARGE_INS = Counter("switchboard_gateway_clears_total", "Playback clears (barge-ins).")
+DISPATCH_SECONDS = Histogram(
+    "switchboard_gateway_dispatch_seconds",
+    "Time to hand a call to an agent.",
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5),
+)

@@ -1,0 +1,1 @@
+"""HTTP and WebSocket routes: the gateway's edge. Only here do HTTP concepts appear."""

@@ -1,0 +1,91 @@
+"""Twilio's voice webhook: who is calling whom, and where to stream the audio."""
+
+from __future__ import annotations
+
+import logging
+import time
+
+from fastapi import APIRouter, Request, Response
+
+from switchboard_common.ids import TOKEN_RE
+from switchboard_common.messages import CallOffer, CallRecord, CallState
+
+from .. import metrics
+from ..twilio import twiml
+from .deps import Context
+
+log = logging.getLogger(__name__)
+router = APIRouter(tags=["twilio"])
+
+TWIML = "application/xml"
+#: Time an agent gets to send its first heartbeat after taking a call.
+AGENT_GRACE_S = 5.0
+
+
+def _twiml(body: str) -> Response:
+    return Response(content=body, media_type=TWIML)
+
+
+@router.post(
+    "/twilio/voice",
+    summary="Twilio voice webhook",
+    description="Answers TwiML that connects the call to our media stream, or refuses politely.",
+    responses={200: {"content": {TWIML: {}}}, 403: {"description": "Bad X-Twilio-Signature"}},
+)
+async def voice_webhook(request: Request, ctx: Context) -> Response:
+    form = await request.form()
+    params = {key: value for key, value in form.items() if isinstance(value, str)}
+    url = ctx.settings.voice_url + (f"?{request.url.query}" if request.url.query else "")
+    if not ctx.signatures.valid(url, params, request.headers.get("X-Twilio-Signature")):
+        metrics.REJECTED_SIGNATURES.labels("voice").inc()
+        log.warning("voice webhook refused: bad signature")
+        return Response("invalid Twilio signature", status_code=403, media_type="text/plain")
+
+    call_sid = params.get("CallSid", "")
+    if not TOKEN_RE.fullmatch(call_sid):
+        return Response("missing or invalid CallSid", status_code=400, media_type="text/plain")
+    business = ctx.directory.by_number(params.get("To", ""))
+    if business is None:
+        metrics.CALLS_REFUSED.labels("unknown_number").inc()
+        log.info("call %s: number %r is not assigned", call_sid, params.get("To"))
+        return _twiml(twiml.say_and_hang_up(twiml.UNKNOWN_NUMBER_SAY))
+    if not ctx.accepting or len(ctx.sessions) >= ctx.settings.max_calls:
+        metrics.CALLS_REFUSED.labels("gateway_full").inc()
+        return _twiml(twiml.say_and_hang_up(twiml.NO_AGENT_SAY))
+
+    started = time.perf_counter()
+    reply = await ctx.dispatcher.offer(
+        CallOffer(
+            call_id=call_sid,
+            business_id=business.business_id,
+            gateway_id=ctx.settings.gateway_id,
+            from_number=params.get("From", ""),
+            to_number=params.get("To", ""),
+            account_sid=params.get("AccountSid", ""),
+        )
+    )
+    metrics.DISPATCH_SECONDS.observe(time.perf_counter() - started)
+    if reply is None:
+        metrics.CALLS_REFUSED.labels("no_agent").inc()
+        return _twiml(twiml.say_and_hang_up(twiml.NO_AGENT_SAY))
+
+    ctx.liveness.expect(reply.agent_id, AGENT_GRACE_S)
+    await ctx.records.put(
+        CallRecord(
+            call_id=call_sid,
+            business_id=business.business_id,
+            state=CallState.OFFERED,
+            gateway_id=ctx.settings.gateway_id,
+            agent_id=reply.agent_id,
+            from_number=params.get("From", ""),
+            to_number=params.get("To", ""),
+        )
+    )
+    log.info("call %s: %s answers for %s", call_sid, reply.agent_id, business.business_id)
+    return _twiml(
+        twiml.connect_stream(
+            ctx.settings.media_url,
+            {"call_id": call_sid, "business_id": business.business_id, "agent_id": reply.agent_id},
+            twiml.AGENT_LOST_SAY,
+        )
+    )

@@ -1,0 +1,75 @@
+"""Gateway configuration, from the environment."""
+
+from __future__ import annotations
+
+import os
+import socket
+from pathlib import Path
+
+from pydantic import AliasChoices, Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEV_AUTH_TOKEN = "dev-auth-token"  # noqa: S105 - a known placeholder, refused in production
+
+
+def _default_gateway_id() -> str:
+    host = "".join(c if c.isalnum() or c in "-_" else "-" for c in socket.gethostname())
+    return f"gw-{host[:40]}-{os.getpid()}"
+
+
+class GatewaySettings(BaseSettings):
+    """Env names follow the README (``PUBLIC_BASE_URL``, ``TWILIO_AUTH_TOKEN``…)."""
+
+    model_config = SettingsConfigDict(env_prefix="GATEWAY_", extra="ignore")
+
+    environment: str = Field(
+        "development", validation_alias=AliasChoices("SWITCHBOARD_ENV", "GATEWAY_ENVIRONMENT")
+    )
+    public_base_url: str = Field(
+        "http://127.0.0.1:8080",
+        validation_alias=AliasChoices("PUBLIC_BASE_URL", "GATEWAY_PUBLIC_BASE_URL"),
+        description="The URL Twilio reaches us at; signatures are checked against it, never "
+        "against the request's own scheme/host (which a proxy rewrites).",
+    )
+    twilio_auth_token: SecretStr = Field(
+        SecretStr(DEV_AUTH_TOKEN),
+        validation_alias=AliasChoices("TWILIO_AUTH_TOKEN", "GATEWAY_TWILIO_AUTH_TOKEN"),
+    )
+    host: str = "127.0.0.1"
+    port: int = 8080
+    gateway_id: str = Field(default_factory=_default_gateway_id)
+    businesses_file: Path | None = Field(
+        None,
+        validation_alias=AliasChoices("SWITCHBOARD_BUSINESSES_FILE", "GATEWAY_BUSINESSES_FILE"),
+    )
+    dispatch_timeout_s: float = Field(2.0, gt=0, description="Wait for an agent to take a call.")
+    dispatch_attempts: int = Field(3, ge=1)
+    agent_missed_beats: float = Field(
+        3.0, gt=1, description="An agent silent for this many heartbeat intervals is dead."
+    )
+    max_message_bytes: int = Field(
+        64 * 1024, ge=1024, description="Largest Media Streams message accepted (Twilio: ~0.5 KB)."
+    )
+    max_calls: int = Field(1000, ge=1, description="Concurrent media streams per process.")
+    call_record_ttl_s: float = Field(3600.0, gt=0)
+
+    @model_validator(mode="after")
+    def _refuse_placeholders_in_production(self) -> GatewaySettings:
+        if self.environment != "development":
+            if self.twilio_auth_token.get_secret_value() in ("", DEV_AUTH_TOKEN):
+                raise ValueError("TWILIO_AUTH_TOKEN must be set outside development")
+            if not self.public_base_url.startswith("https://"):
+                raise ValueError("PUBLIC_BASE_URL must be https:// outside development")
+        return self
+
+    @property
+    def voice_url(self) -> str:
+        return self.public_base_url.rstrip("/") + "/twilio/voice"
+
+    @property
+    def media_url(self) -> str:
+        """The Stream URL in our TwiML, which Twilio also signs on the upgrade."""
+        base = self.public_base_url.rstrip("/")
+        scheme, _, rest = base.partition("://")
+        ws_scheme = "wss" if scheme == "https" else "ws"
+        return f"{ws_scheme}://{rest}/twilio/media"

@@ -1,0 +1,280 @@
+"""One Twilio media stream bridged onto the bus: the per-call glue between adapter and bus."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from base64 import b64encode
+from typing import Any
+
+from nats.aio.msg import Msg
+from nats.aio.subscription import Subscription
+from pydantic import ValidationError
+from starlette.websockets import WebSocket, WebSocketState
+
+from switchboard_common import subjects
+from switchboard_common.audio import AudioFormatError, decode_agent_chunk, ulaw_ms
+from switchboard_common.ids import TOKEN_RE
+from switchboard_common.messages import (
+    CallEnded,
+    CallerDtmf,
+    CallRecord,
+    CallStarted,
+    CallState,
+    ClearPlayback,
+    EndReason,
+    HangUp,
+    PlaybackIdle,
+    PlaybackPosition,
+    gateway_control_adapter,
+)
+
+from . import metrics
+from .calls.playback import PlaybackTracker
+from .context import GatewayContext
+from .twilio import media_streams as wire
+
+log = logging.getLogger(__name__)
+
+#: Close code when we end the stream ourselves (the call goes on to the TwiML after <Connect>).
+CLOSE_AGENT_LOST = 1011
+CLOSE_NORMAL = 1000
+#: Malformed messages a single stream may send before we log only a summary.
+LOG_MALFORMED_FIRST = 5
+#: Longest wait for the agent's last words to play before a hang-up.
+HANGUP_PLAYBACK_WAIT_S = 30.0
+
+
+class MediaStreamSession:
+    """Reads Twilio's messages, publishes caller audio, plays agent audio back with marks.
+
+    A bad message is counted, logged (the first few) and dropped: it never ends the stream and
+    never touches another call.
+    """
+
+    def __init__(self, ws: WebSocket, ctx: GatewayContext) -> None:
+        self._ws = ws
+        self._ctx = ctx
+        self._nc = ctx.nc
+        self.call_id = ""
+        self.business_id = ""
+        self.agent_id = ""
+        self._stream_sid = ""
+        self._audio_subject = ""
+        self._playback = PlaybackTracker()
+        self._subs: list[Subscription] = []
+        self._malformed = 0
+        self._ended = False
+        self._end_lock = asyncio.Lock()
+        self._idle = asyncio.Event()
+
+    async def run(self) -> None:
+        try:
+            while True:
+                message = await self._ws.receive()
+                if message["type"] == "websocket.disconnect":
+                    break
+                raw = message.get("text") or message.get("bytes")
+                if raw is None:
+                    continue
+                await self._handle(raw)
+        finally:
+            await self.end(EndReason.CALLER_HUNG_UP)
+
+    async def _handle(self, raw: str | bytes) -> None:
+        try:
+            message = wire.parse(raw)
+            event = message["event"]
+            if event == "media":
+                await self._on_media(message)
+            elif event == "mark":
+                await self._on_mark(message)
+            elif event == "start":
+                await self._on_start(message)
+            elif event == "dtmf":
+                await self._on_dtmf(message)
+            elif event == "stop":
+                await self.end(EndReason.CALLER_HUNG_UP)
+            elif event != "connected":
+                raise wire.MediaStreamError(f"unknown event {event!r}")
+        except wire.MediaStreamError as exc:
+            self._malformed += 1
+            metrics.MALFORMED.labels(type(exc).__name__).inc()
+            if self._malformed <= LOG_MALFORMED_FIRST:
+                log.warning("call %s: dropped a malformed message: %s", self.call_id or "?", exc)
+
+    # --- inbound ---------------------------------------------------------------------------
+
+    async def _on_media(self, message: dict[str, Any]) -> None:
+        if not self._audio_subject:
+            raise wire.MediaStreamError("media before start")
+        audio = wire.inbound_audio_of(message)
+        if audio:
+            await self._nc.publish(self._audio_subject, audio)
+            metrics.FRAMES_IN.inc()
+
+    async def _on_start(self, message: dict[str, Any]) -> None:
+        if self._stream_sid:
+            raise wire.MediaStreamError("a second start on one stream")
+        start = wire.start_of(message)
+        params = start.custom_parameters
+        call_id = params.get("call_id", start.call_sid)
+        business_id = params.get("business_id", "")
+        agent_id = params.get("agent_id", "")
+        if not all(TOKEN_RE.fullmatch(v) for v in (call_id, business_id, agent_id)):
+            raise wire.MediaStreamError("start without valid call_id/business_id/agent_id")
+        if call_id in self._ctx.sessions:
+            raise wire.MediaStreamError(f"call {call_id} already has a stream")
+        self.call_id, self.business_id, self.agent_id = call_id, business_id, agent_id
+        self._stream_sid = start.stream_sid
+        self._ctx.sessions[call_id] = self
+        metrics.ACTIVE_CALLS.inc()
+        self._subs = [
+            await self._nc.subscribe(subjects.agent_audio(call_id), cb=self._on_agent_audio),
+            await self._nc.subscribe(subjects.gateway_control(call_id), cb=self._on_control),
+        ]
+        self._audio_subject = subjects.caller_audio(call_id)
+        await self._nc.publish(
+            subjects.agent_control(call_id),
+            CallStarted(
+                call_id=call_id,
+                stream_sid=start.stream_sid,
+                gateway_id=self._ctx.settings.gateway_id,
+                custom_parameters=params,
+            ).to_bytes(),
+        )
+        await self._ctx.records.put(
+            CallRecord(
+                call_id=call_id,
+                business_id=business_id,
+                state=CallState.STREAMING,
+                gateway_id=self._ctx.settings.gateway_id,
+                agent_id=agent_id,
+                stream_sid=start.stream_sid,
+            )
+        )
+        log.info("call %s: stream %s started (agent %s)", call_id, start.stream_sid, agent_id)
+
+    async def _on_mark(self, message: dict[str, Any]) -> None:
+        name = wire.mark_name_of(message)
+        try:
+            seq = int(name)
+        except ValueError:
+            raise wire.MediaStreamError(f"mark {name!r} is not one of ours") from None
+        if self._playback.played(seq) and self.call_id:
+            self._idle.set()
+            await self._nc.publish(
+                subjects.agent_control(self.call_id),
+                PlaybackIdle(call_id=self.call_id, last_chunk=seq).to_bytes(),
+            )
+
+    async def _on_dtmf(self, message: dict[str, Any]) -> None:
+        digit = wire.dtmf_digit_of(message)
+        if self.call_id:
+            await self._nc.publish(
+                subjects.agent_control(self.call_id),
+                CallerDtmf(call_id=self.call_id, digit=digit).to_bytes(),
+            )
+
+    # --- from the agent --------------------------------------------------------------------
+
+    async def _on_agent_audio(self, msg: Msg) -> None:
+        try:
+            seq, ulaw = decode_agent_chunk(msg.data)
+        except AudioFormatError as exc:
+            metrics.MALFORMED.labels("AgentAudio").inc()
+            log.warning("call %s: bad agent chunk: %s", self.call_id, exc)
+            return
+        if self._ended:
+            return
+        sid = self._stream_sid
+        try:
+            await self._ws.send_text(wire.media_message(sid, b64encode(ulaw).decode()))
+            await self._ws.send_text(wire.mark_message(sid, str(seq)))
+        except Exception:  # the caller hung up under us; run() ends the call
+            return
+        self._playback.sent(seq, ulaw_ms(len(ulaw)))
+        metrics.FRAMES_OUT.inc()
+
+    async def _on_control(self, msg: Msg) -> None:
+        try:
+            command = gateway_control_adapter.validate_json(msg.data)
+        except ValidationError as exc:
+            log.warning("call %s: unreadable command: %s", self.call_id, exc)
+            return
+        if isinstance(command, ClearPlayback):
+            await self._clear(msg)
+        elif isinstance(command, HangUp):
+            await self._hang_up(command)
+
+    async def _clear(self, msg: Msg) -> None:
+        chunks_sent = self._playback.chunks_sent
+        last, ms_into_next = self._playback.cleared()
+        metrics.BARGE_INS.inc()
+        if not self._ended:
+            try:
+                await self._ws.send_text(wire.clear_message(self._stream_sid))
+            except Exception as exc:
+                log.info("call %s: clear not sent: %s", self.call_id, exc)
+        if msg.reply:
+            position = PlaybackPosition(
+                call_id=self.call_id,
+                last_chunk=last,
+                ms_since_mark=ms_into_next,
+                chunks_sent=chunks_sent,
+            )
+            await msg.respond(position.to_bytes())
+
+    async def _hang_up(self, command: HangUp) -> None:
+        """End the stream for the agent; with ``after_playback``, once the caller heard it all."""
+        log.info("call %s: agent hangs up (%s)", self.call_id, command.reason)
+        if command.after_playback and not self._playback.idle:
+            self._idle.clear()
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(HANGUP_PLAYBACK_WAIT_S):
+                    await self._idle.wait()
+        await self.end(EndReason.AGENT_HUNG_UP)
+
+    # --- the end ---------------------------------------------------------------------------
+
+    async def end(self, reason: EndReason) -> None:
+        """End once, whoever asks first: tell the agent, free the subjects, close the socket."""
+        async with self._end_lock:
+            if self._ended:
+                return
+            self._ended = True
+        metrics.CALLS_ENDED.labels(reason.value).inc()
+        if self.call_id:
+            self._ctx.sessions.pop(self.call_id, None)
+            metrics.ACTIVE_CALLS.dec()
+            for sub in self._subs:
+                try:
+                    await sub.unsubscribe()
+                except Exception as exc:
+                    log.debug("unsubscribe failed: %s", exc)
+            try:
+                await self._nc.publish(
+                    subjects.agent_control(self.call_id),
+                    CallEnded(call_id=self.call_id, reason=reason).to_bytes(),
+                )
+            except Exception as exc:
+                log.warning("call %s: could not tell the agent it ended: %s", self.call_id, exc)
+            await self._ctx.records.put(
+                CallRecord(
+                    call_id=self.call_id,
+                    business_id=self.business_id,
+                    state=CallState.ENDED,
+                    gateway_id=self._ctx.settings.gateway_id,
+                    agent_id=self.agent_id or None,
+                    stream_sid=self._stream_sid,
+                    ended_reason=reason,
+                )
+            )
+            log.info("call %s: ended (%s)", self.call_id, reason.value)
+        if self._ws.application_state == WebSocketState.CONNECTED:
+            code = CLOSE_NORMAL if reason == EndReason.CALLER_HUNG_UP else CLOSE_AGENT_LOST
+            try:
+                await self._ws.close(code=code, reason=reason.value)
+            except Exception as exc:
+                log.debug("close failed: %s", exc)

