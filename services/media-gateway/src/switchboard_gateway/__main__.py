@@ -29,9 +29,22 @@ def main() -> None:
         access_log=False,
         timeout_graceful_shutdown=5,
     )
-    server = uvicorn.Server(config)
-    print(f"GATEWAY_URL=http://{host}:{port}", flush=True)
+    server = _AnnouncingServer(config, f"GATEWAY_URL=http://{host}:{port}")
     asyncio.run(server.serve(sockets=[sock]))
+
+
+class _AnnouncingServer(uvicorn.Server):
+    """Prints our address once start-up (bus connection included) is done and the socket is
+    served, so whoever started us can rely on it."""
+
+    def __init__(self, config: uvicorn.Config, announcement: str) -> None:
+        super().__init__(config)
+        self._announcement = announcement
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        await super().startup(sockets=sockets)
+        if self.started:
+            print(self._announcement, flush=True)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,414 @@
+"""Place one simulated Twilio call against the gateway and report what happened.
+
+Order of events mirrors Twilio: signed voice webhook → TwiML → ``<Connect><Stream>`` (signed
+websocket upgrade, media at real time, caller script) → if the gateway closes the stream, the
+TwiML verbs after ``<Connect>``; if the caller hangs up, ``stop`` and nothing more.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import statistics
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+import httpx
+from websockets.exceptions import InvalidStatus, WebSocketException
+
+from switchboard_common.audio import FRAME_BYTES, SAMPLE_RATE, ULAW_SILENCE
+from switchboard_common.messages import CallEvent
+
+from .audio import write_ulaw_wav
+from .scenario import AgentDone, BargeIn, Delay, Now, Scenario, Turn
+from .signing import SIGNATURE_HEADER, UrlMapError, join_url, map_stream_url, new_sid
+from .signing import twilio_signature as sign
+from .stream import CallClock, LogFn, StreamClosed, TurnLatency, TwilioMediaStream
+from .transcript import TranscriptFollower, describe_event
+from .twiml import ConnectStream, Hangup, Pause, Reject, Say, TwimlError, parse_twiml
+
+
+class CallFailed(Exception):
+    """The call did not go as scripted; the message says where and why."""
+
+
+@dataclass(slots=True)
+class CallConfig:
+    """Where to dial, what to sign, and who calls whom."""
+
+    gateway_url: str
+    public_base_url: str
+    auth_token: str
+    to_number: str = "+15550100"
+    from_number: str = "+15557777"
+    account_sid: str = field(default_factory=lambda: new_sid("AC"))
+    call_sid: str = field(default_factory=lambda: new_sid("CA"))
+    voice_path: str = "/twilio/voice"
+    nats_url: str | None = None
+    #: Keep the agent audio the caller heard (``CallResult.recording``); implied by record_path.
+    record: bool = False
+    record_path: Path | None = None
+    #: 1.0 = real time. >1 compresses the whole call (pacing, playback, waits) for benchmarks.
+    speed: float = 1.0
+    #: Sign with a wrong token: the gateway must refuse (success = HTTP 403).
+    bad_signature: bool = False
+    http_timeout_s: float = 10.0
+    #: Safety net over the whole call, in wall seconds.
+    max_call_s: float = 600.0
+    #: Printed lines go here as they happen (``print`` for the CLI); always kept in the result.
+    log: LogFn | None = None
+    #: Share one client across many calls (benchmarks); otherwise one per call.
+    http_client: httpx.AsyncClient | None = None
+
+
+@dataclass(slots=True)
+class CallResult:
+    """Everything observed on one call. ``ok`` means it went as scripted."""
+
+    call_sid: str
+    account_sid: str
+    stream_sid: str = ""
+    webhook_status: int | None = None
+    twiml: str = ""
+    stream_url: str | None = None
+    custom_parameters: dict[str, str] = field(default_factory=dict)
+    connected: bool = False
+    handshake_status: int | None = None
+    refused_as_expected: bool = False
+    marks_received: list[str] = field(default_factory=list)
+    marks_echoed: list[str] = field(default_factory=list)
+    clears: list[float] = field(default_factory=list)
+    played_ms_at_clears: list[float] = field(default_factory=list)
+    agent_bytes_received: int = 0
+    agent_bytes_played: int = 0
+    agent_bytes_dropped: int = 0
+    caller_frames_sent: int = 0
+    latencies: list[TurnLatency] = field(default_factory=list)
+    turns_completed: int = 0
+    close_code: int | None = None
+    close_reason: str = ""
+    closed_by: Literal["caller", "gateway", ""] = ""
+    said_after_close: list[str] = field(default_factory=list)
+    twiml_hangup: bool = False
+    transcript: list[CallEvent] = field(default_factory=list)
+    recording: bytes | None = None
+    duration_s: float = 0.0
+    errors: list[str] = field(default_factory=list)
+    log: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors
+
+    def latency_summary(self) -> tuple[int, float, float]:
+        """(count, p50 ms, max ms) of the turn latencies; zeros when none were measured."""
+        values = [lat.latency_ms for lat in self.latencies]
+        if not values:
+            return 0, 0.0, 0.0
+        return len(values), statistics.median(values), max(values)
+
+    def summary(self) -> str:
+        ms = 1000 / SAMPLE_RATE  # one μ-law byte
+        n, p50, worst = self.latency_summary()
+        lines = [
+            f"call {self.call_sid}: webhook HTTP {self.webhook_status}, "
+            + (
+                f"stream connected, closed by {self.closed_by or '?'} (code {self.close_code})"
+                if self.connected
+                else "stream not connected"
+            ),
+            f"agent audio: received {self.agent_bytes_received * ms / 1000:.2f} s, "
+            f"played {self.agent_bytes_played * ms / 1000:.2f} s, "
+            f"dropped {self.agent_bytes_dropped * ms / 1000:.2f} s; "
+            f"clears {len(self.clears)}; marks {len(self.marks_received)} received, "
+            f"{len(self.marks_echoed)} echoed",
+            f"turn latency: {n} turns" + (f", p50 {p50:.0f} ms, max {worst:.0f} ms" if n else ""),
+        ]
+        if self.said_after_close:
+            lines.append("said after the stream: " + " | ".join(self.said_after_close))
+        lines.extend(f"error: {e}" for e in self.errors)
+        lines.append("RESULT: " + ("OK" if self.ok else "FAILED"))
+        return "\n".join(lines)
+
+
+class CallSimulator:
+    """Runs one call per :meth:`run`; cheap enough to run hundreds concurrently."""
+
+    def __init__(self, config: CallConfig) -> None:
+        self.config = config
+        self.clock = CallClock(config.speed)
+        self.stream: TwilioMediaStream | None = None
+        self._result: CallResult | None = None
+
+    def _log(self, text: str) -> None:
+        line = f"[{self.clock.now():6.2f}s] {text}"
+        if self._result is not None:
+            self._result.log.append(line)
+        if self.config.log is not None:
+            self.config.log(line)
+
+    async def run(self, scenario: Scenario) -> CallResult:
+        cfg = self.config
+        self.clock = CallClock(cfg.speed)
+        result = self._result = CallResult(call_sid=cfg.call_sid, account_sid=cfg.account_sid)
+        follower: TranscriptFollower | None = None
+        try:
+            async with asyncio.timeout(cfg.max_call_s):
+                if cfg.nats_url:
+                    follower = TranscriptFollower(cfg.nats_url, self._on_transcript)
+                    follower.call_sid = cfg.call_sid
+                    await follower.start()
+                await self._call(scenario, result)
+        except CallFailed as exc:
+            result.errors.append(str(exc))
+        except TimeoutError:
+            result.errors.append(f"call exceeded max_call_s={cfg.max_call_s}")
+        except (OSError, httpx.HTTPError) as exc:
+            result.errors.append(f"cannot reach the gateway: {exc!r}")
+        finally:
+            if self.stream is not None:
+                await self.stream.aclose()
+                self._collect(self.stream, result)
+            if follower is not None:
+                await follower.stop()
+                result.errors.extend(follower.errors)
+            result.duration_s = self.clock.now()
+        if cfg.record_path is not None and result.recording is not None:
+            write_ulaw_wav(cfg.record_path, result.recording)
+        for e in result.errors:
+            self._log(f"error: {e}")
+        return result
+
+    def _on_transcript(self, event: CallEvent) -> None:
+        assert self._result is not None
+        self._result.transcript.append(event)
+        self._log(describe_event(event))
+
+    # --- webhook and TwiML -----------------------------------------------------------------
+
+    async def _call(self, scenario: Scenario, result: CallResult) -> None:
+        cfg = self.config
+        params = {
+            "AccountSid": cfg.account_sid,
+            "ApiVersion": "2010-04-01",
+            "CallSid": cfg.call_sid,
+            "CallStatus": "ringing",
+            "Called": cfg.to_number,
+            "Caller": cfg.from_number,
+            "Direction": "inbound",
+            "From": cfg.from_number,
+            "To": cfg.to_number,
+        }
+        public_url = join_url(cfg.public_base_url, cfg.voice_path)
+        token = cfg.auth_token + "-wrong" if cfg.bad_signature else cfg.auth_token
+        headers = {
+            SIGNATURE_HEADER: sign(token, public_url, params),
+            "User-Agent": "TwilioProxy/1.1",
+            "Accept": "*/*",
+        }
+        self._log(f"calling {cfg.to_number} from {cfg.from_number} ({cfg.call_sid})")
+        client = cfg.http_client or httpx.AsyncClient(timeout=cfg.http_timeout_s)
+        try:
+            resp = await client.post(
+                join_url(cfg.gateway_url, cfg.voice_path), data=params, headers=headers
+            )
+        finally:
+            if cfg.http_client is None:
+                await client.aclose()
+        result.webhook_status = resp.status_code
+        result.twiml = resp.text
+        if cfg.bad_signature:
+            if resp.status_code == 403:
+                result.refused_as_expected = True
+                self._log("webhook with a bad signature refused (HTTP 403), as it must be")
+                return
+            raise CallFailed(f"webhook accepted a bad signature (HTTP {resp.status_code})")
+        if resp.status_code != 200:
+            raise CallFailed(f"webhook answered HTTP {resp.status_code}: {resp.text[:200]}")
+        try:
+            verbs = parse_twiml(resp.text)
+        except TwimlError as exc:
+            raise CallFailed(f"bad TwiML: {exc}") from exc
+
+        connected_at = -1
+        for index, verb in enumerate(verbs):
+            if isinstance(verb, Say):
+                self._log(f"twiml <Say>: {verb.text}")
+                if connected_at >= 0:
+                    result.said_after_close.append(verb.text)
+            elif isinstance(verb, Pause):
+                self._log(f"twiml <Pause> {verb.seconds:g} s")
+                await self.clock.sleep(verb.seconds)
+            elif isinstance(verb, Hangup):
+                self._log("twiml <Hangup>: call ends")
+                result.twiml_hangup = True
+                break
+            elif isinstance(verb, Reject):
+                self._log(f"twiml <Reject>: {verb.reason}")
+                break
+            elif isinstance(verb, ConnectStream):
+                if connected_at >= 0:
+                    raise CallFailed("a second <Connect><Stream> is not supported")
+                connected_at = index
+                if await self._connect(verb, scenario, result) == "caller":
+                    return  # the caller hung up: Twilio runs no more TwiML
+        if connected_at < 0:
+            raise CallFailed("the TwiML ended the call without <Connect><Stream>")
+
+    # --- the media stream --------------------------------------------------------------------
+
+    async def _connect(self, verb: ConnectStream, scenario: Scenario, result: CallResult) -> str:
+        cfg = self.config
+        result.stream_url = verb.url
+        result.custom_parameters = dict(verb.parameters)
+        try:
+            dial = map_stream_url(verb.url, cfg.public_base_url, cfg.gateway_url)
+        except UrlMapError as exc:
+            raise CallFailed(str(exc)) from exc
+        try:
+            stream = await TwilioMediaStream.open(
+                dial,
+                auth_token=cfg.auth_token + "-wrong" if cfg.bad_signature else cfg.auth_token,
+                signed_url=verb.url,
+                account_sid=cfg.account_sid,
+                call_sid=cfg.call_sid,
+                custom_parameters=verb.parameters,
+                clock=self.clock,
+                record=cfg.record or cfg.record_path is not None,
+                log=self._log,
+                open_timeout=cfg.http_timeout_s,
+            )
+        except InvalidStatus as exc:
+            result.handshake_status = exc.response.status_code
+            raise CallFailed(
+                f"media stream upgrade refused: HTTP {exc.response.status_code}"
+            ) from None
+        except (OSError, WebSocketException, TimeoutError) as exc:
+            raise CallFailed(f"media stream connection failed: {exc!r}") from exc
+        self.stream = stream
+        result.connected = True
+        result.stream_sid = stream.stream_sid
+        result.handshake_status = 101
+        stream.on_latency = lambda lat: self._log(
+            f"turn {lat.turn} latency {lat.latency_ms:.0f} ms"
+        )
+        self._log(f"media stream connected ({stream.stream_sid}) {verb.parameters}")
+        self._stream_started_at = self.clock.now()
+        await stream.begin()
+        try:
+            await self._run_turns(stream, scenario, result)
+        except StreamClosed:
+            stream_closed = True
+        except CallFailed:
+            if not stream.closed:  # fail like a caller would: say goodbye properly
+                self._log("caller hangs up (scenario failed)")
+                await stream.hang_up()
+                result.closed_by = "caller"
+            raise
+        else:
+            stream_closed = stream.closed and not stream.closed_by_caller
+        if not stream_closed:
+            self._log("caller hangs up")
+            await stream.hang_up()
+            result.closed_by = "caller"
+            return "caller"
+        await stream.wait_closed(5)
+        result.closed_by = "gateway"
+        self._log(f"gateway closed the stream (code {stream.close_code} {stream.close_reason!r})")
+        nxt = result.turns_completed + 1
+        if nxt <= len(scenario.turns) and scenario.turns[nxt - 1].kind != "expect_hangup":
+            result.errors.append(
+                f"gateway closed the stream before turn {nxt} "
+                f"({scenario.turns[nxt - 1].describe()}) was done"
+            )
+        return "gateway"
+
+    async def _run_turns(
+        self, stream: TwilioMediaStream, scenario: Scenario, result: CallResult
+    ) -> None:
+        ref = self.clock.now()  # when the caller last acted: agent activity after this counts
+        for number, turn in enumerate(scenario.turns, 1):
+            await self._wait_after(stream, turn, number, ref, scenario)
+            if turn.kind == "say":
+                assert turn.utterance is not None
+                self._log(f"turn {number}: caller says {turn.text!r}")
+                ref = await stream.speak(turn.utterance, turn=number)
+                await stream.wait_until(lambda: not stream.speaking, 60)
+            elif turn.kind == "dtmf":
+                self._log(f"turn {number}: caller presses {turn.digits}")
+                for digit in turn.digits:
+                    await stream.send_dtmf(digit)
+                ref = self.clock.now()
+                stream.arm_latency(number, ref)
+            elif turn.kind == "expect_hangup":
+                self._log(f"turn {number}: waiting for the agent to hang up")
+                try:
+                    await stream.wait_closed(self.clock.wall(scenario.agent_timeout_s))
+                except TimeoutError:
+                    raise CallFailed(
+                        f"turn {number}: the gateway did not end the call within "
+                        f"{scenario.agent_timeout_s:g} s"
+                    ) from None
+                result.turns_completed = number
+                raise StreamClosed("expected hangup")
+            result.turns_completed = number
+            if turn.kind == "hangup":
+                return
+
+    async def _wait_after(
+        self, stream: TwilioMediaStream, turn: Turn, number: int, ref: float, sc: Scenario
+    ) -> None:
+        after = turn.after
+        what = f"turn {number} ({turn.describe()})"
+        if isinstance(after, Now):
+            return
+        if isinstance(after, Delay):
+            until = self.clock.now() + after.ms / 1000
+            await stream.wait_until(lambda: self.clock.now() >= until, after.ms / 1000 + 1)
+            return
+        try:
+            if isinstance(after, AgentDone):
+                await stream.wait_until(lambda: stream.last_media_at >= ref, sc.agent_timeout_s)
+            else:
+                await stream.wait_until(lambda: stream.play_started_at >= ref, sc.agent_timeout_s)
+        except TimeoutError:
+            raise CallFailed(
+                f"{what}: the agent did not start a reply within {sc.agent_timeout_s:g} s"
+            ) from None
+        if isinstance(after, BargeIn):
+            until = stream.play_started_at + after.ms / 1000
+            await stream.wait_until(lambda: self.clock.now() >= until, after.ms / 1000 + 1)
+            if stream.playback_idle():
+                self._log(f"{what}: the agent's reply ended before the barge-in point")
+            return
+        quiet = sc.quiet_ms / 1000
+        limit = max(60.0, sc.agent_timeout_s)
+        try:
+            await stream.wait_until(
+                lambda: stream.playback_idle() and stream.agent_quiet_for() >= quiet, limit
+            )
+        except TimeoutError:
+            raise CallFailed(
+                f"{what}: the agent's reply did not finish (marks back, {sc.quiet_ms} ms quiet) "
+                f"within {limit:g} s; pending marks {stream.pending_marks}"
+            ) from None
+        until = self.clock.now() + sc.pause_ms / 1000
+        await stream.wait_until(lambda: self.clock.now() >= until, sc.pause_ms / 1000 + 1)
+
+    def _collect(self, stream: TwilioMediaStream, result: CallResult) -> None:
+        result.marks_received = list(stream.marks_received)
+        result.marks_echoed = list(stream.marks_echoed)
+        result.clears = list(stream.clears)
+        result.played_ms_at_clears = list(stream.played_ms_at_clears)
+        result.agent_bytes_received = stream.agent_bytes_received
+        result.agent_bytes_played = stream.agent_bytes_played
+        result.agent_bytes_dropped = stream.agent_bytes_dropped
+        result.caller_frames_sent = stream.caller_frames_sent
+        result.latencies = list(stream.latencies)
+        result.close_code = stream.close_code
+        result.close_reason = stream.close_reason
+        result.errors[:0] = stream.errors
+        if stream.recording is not None:
+            # Silence from the webhook to the stream's start keeps the WAV on the call timeline.
+            lead = round(self._stream_started_at * SAMPLE_RATE / FRAME_BYTES) * FRAME_BYTES
+            result.recording = bytes([ULAW_SILENCE]) * lead + bytes(stream.recording)

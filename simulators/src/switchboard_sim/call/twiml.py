@@ -1,0 +1,87 @@
+"""The slice of TwiML a media-streaming voice app answers with, parsed into verbs to follow.
+
+Twilio runs the verbs in order; ``<Connect><Stream>`` blocks until the websocket closes, then the
+verbs after it run. Anything else this simulator cannot follow is reported, not ignored.
+"""
+
+from __future__ import annotations
+
+import xml.etree.ElementTree as ET
+from dataclasses import dataclass, field
+
+
+class TwimlError(ValueError):
+    """TwiML that Twilio would reject or that the simulator cannot follow."""
+
+
+@dataclass(frozen=True, slots=True)
+class Say:
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class Pause:
+    seconds: float
+
+
+@dataclass(frozen=True, slots=True)
+class Hangup:
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class Reject:
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class ConnectStream:
+    url: str
+    parameters: dict[str, str] = field(default_factory=dict)
+
+
+Verb = Say | Pause | Hangup | Reject | ConnectStream
+
+
+def parse_twiml(text: str) -> list[Verb]:
+    """Parse a ``<Response>`` into the verbs the simulator follows."""
+    try:
+        root = ET.fromstring(text)  # noqa: S314 - trusted input: the gateway under test
+    except ET.ParseError as exc:
+        raise TwimlError(f"TwiML is not well-formed XML: {exc}") from exc
+    if root.tag != "Response":
+        raise TwimlError(f"TwiML root must be <Response>, got <{root.tag}>")
+    verbs: list[Verb] = []
+    for el in root:
+        if el.tag == "Say":
+            verbs.append(Say((el.text or "").strip()))
+        elif el.tag == "Pause":
+            verbs.append(Pause(float(el.get("length", "1"))))
+        elif el.tag == "Hangup":
+            verbs.append(Hangup())
+        elif el.tag == "Reject":
+            verbs.append(Reject(el.get("reason", "rejected")))
+        elif el.tag == "Connect":
+            verbs.append(_parse_connect(el))
+        else:
+            raise TwimlError(f"the simulator does not follow <{el.tag}>")
+    return verbs
+
+
+def _parse_connect(el: ET.Element) -> ConnectStream:
+    streams = list(el)
+    if len(streams) != 1 or streams[0].tag != "Stream":
+        raise TwimlError("<Connect> must hold exactly one <Stream>")
+    stream = streams[0]
+    url = stream.get("url")
+    if not url:
+        raise TwimlError("<Stream> has no url attribute")
+    params: dict[str, str] = {}
+    for p in stream:
+        if p.tag != "Parameter":
+            raise TwimlError(f"<Stream> may only hold <Parameter>, got <{p.tag}>")
+        name = p.get("name")
+        if not name:
+            raise TwimlError("<Parameter> without a name")
+        params[name] = p.get("value", "")
+    return ConnectStream(url=url, parameters=params)

@@ -1,0 +1,72 @@
+"""Integration fixtures: the real system as processes — nats-server with JetStream, the
+Realtime simulator, agents and the gateway — on 127.0.0.1."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from switchboard_sim.call import CallConfig
+from switchboard_sim.stack import Child, LocalStack
+
+SAMPLES = Path(__file__).resolve().parents[2] / "simulators" / "samples"
+REALTIME_SCRIPT = SAMPLES / "opening_hours.realtime.json"
+SCENARIO = SAMPLES / "opening_hours.json"
+
+
+class RunningStack:
+    """A started stack plus the handles tests need."""
+
+    def __init__(self, stack: LocalStack, gateway: Child) -> None:
+        self.stack = stack
+        self.gateway = gateway
+
+    @property
+    def gateway_url(self) -> str:
+        return self.gateway.announced
+
+    def call_config(self, **overrides: Any) -> CallConfig:
+        config = CallConfig(
+            gateway_url=self.gateway_url,
+            public_base_url=self.stack.public_base_url,
+            auth_token=self.stack.auth_token,
+            nats_url=self.stack.nats_url,
+            max_call_s=90.0,
+        )
+        for key, value in overrides.items():
+            setattr(config, key, value)
+        return config
+
+    async def realtime_sessions(self) -> list[dict[str, Any]]:
+        async with httpx.AsyncClient() as client:
+            response = await client.get(f"{self.stack.realtime_url}/_sim/sessions")
+            response.raise_for_status()
+            sessions: list[dict[str, Any]] = response.json()
+            return sessions
+
+    async def metrics(self) -> str:
+        async with httpx.AsyncClient() as client:
+            return (await client.get(f"{self.gateway_url}/metrics")).text
+
+
+@pytest.fixture(scope="session")
+async def system() -> AsyncIterator[RunningStack]:
+    """One agent and one gateway, shared by the tests that do not kill anything."""
+    async with LocalStack() as stack:
+        await stack.start_nats()
+        await stack.start_realtime_sim(script=REALTIME_SCRIPT)
+        await stack.start_agent("agent-main")
+        gateway = await stack.start_gateway("gateway-main")
+        yield RunningStack(stack, gateway)
+
+
+def scenario_dict(turns: list[dict[str, Any]], **extra: Any) -> dict[str, Any]:
+    base = json.loads(SCENARIO.read_text())
+    base.update(extra)
+    base["turns"] = turns
+    return base
