@@ -36,8 +36,23 @@ def test_position_interpolates_inside_the_chunk_being_played() -> None:
     last, into = tracker.position()
     assert last == 0
     assert abs(into - 40.0) < 1e-6
-    clock.now += 1.0  # clamped to the chunk's length
-    assert tracker.position() == (0, 100.0)
+    clock.now += 1.0  # long after: everything sent is presumed heard
+    assert tracker.position() == (1, 0.0)
+
+
+def test_position_runs_across_chunks_that_carry_no_mark() -> None:
+    """Marks need not follow every chunk: the clock replays the unconfirmed ones in order."""
+    clock = Clock()
+    tracker = PlaybackTracker(clock)
+    for seq in range(5):
+        tracker.sent(seq, 20)  # a burst of 100 ms, only the last one marked
+    clock.now += 0.050
+    last, into = tracker.position()
+    assert last == 1
+    assert abs(into - 10.0) < 1e-6
+    clock.now += 0.040
+    assert tracker.played(4) is True  # Twilio reached the mark: all played
+    assert tracker.position() == (4, 0.0)
 
 
 def test_a_chunk_sent_after_silence_starts_playing_when_sent() -> None:

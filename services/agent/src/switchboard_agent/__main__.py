@@ -11,6 +11,7 @@ from prometheus_client import start_http_server
 
 from switchboard_common.bus import connected
 from switchboard_common.business import BusinessDirectory
+from switchboard_common.runtime import run
 from switchboard_common.settings import NatsSettings
 
 from .settings import AgentSettings
@@ -50,7 +51,7 @@ def main() -> None:
     settings = AgentSettings()
     if settings.metrics_port is not None:
         start_http_server(settings.metrics_port, addr="127.0.0.1")
-    asyncio.run(serve(settings))
+    run(serve(settings))
 
 
 if __name__ == "__main__":

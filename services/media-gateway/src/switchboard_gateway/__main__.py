@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import socket
 
 import uvicorn
+
+from switchboard_common.runtime import run
 
 from .app import create_app
 from .settings import GatewaySettings
@@ -30,7 +31,7 @@ def main() -> None:
         timeout_graceful_shutdown=5,
     )
     server = _AnnouncingServer(config, f"GATEWAY_URL=http://{host}:{port}")
-    asyncio.run(server.serve(sockets=[sock]))
+    run(server.serve(sockets=[sock]))
 
 
 class _AnnouncingServer(uvicorn.Server):

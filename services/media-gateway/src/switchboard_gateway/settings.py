@@ -50,6 +50,12 @@ class GatewaySettings(BaseSettings):
     max_message_bytes: int = Field(
         64 * 1024, ge=1024, description="Largest Media Streams message accepted (Twilio: ~0.5 KB)."
     )
+    mark_interval_ms: int = Field(
+        100,
+        ge=0,
+        description="Audio between two marks (0: a mark after every chunk). Position between "
+        "marks is interpolated from the clock; fewer marks mean fewer messages per frame.",
+    )
     max_calls: int = Field(1000, ge=1, description="Concurrent media streams per process.")
     call_record_ttl_s: float = Field(3600.0, gt=0)
 

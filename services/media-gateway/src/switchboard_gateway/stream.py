@@ -44,6 +44,8 @@ CLOSE_NORMAL = 1000
 LOG_MALFORMED_FIRST = 5
 #: Longest wait for the agent's last words to play before a hang-up.
 HANGUP_PLAYBACK_WAIT_S = 30.0
+#: A reply's last chunk is marked once the agent has sent nothing for this long.
+TAIL_MARK_S = 0.03
 
 
 class MediaStreamSession:
@@ -68,6 +70,13 @@ class MediaStreamSession:
         self._ended = False
         self._end_lock = asyncio.Lock()
         self._idle = asyncio.Event()
+        self._loop = asyncio.get_running_loop()
+        self._mark_interval_ms = ctx.settings.mark_interval_ms
+        self._unmarked_ms = 0
+        self._marked = -1
+        self._last_chunk_at = 0.0
+        self._tail_timer: asyncio.TimerHandle | None = None
+        self._marking: set[asyncio.Task[None]] = set()
 
     async def run(self) -> None:
         try:
@@ -188,14 +197,41 @@ class MediaStreamSession:
             return
         if self._ended:
             return
-        sid = self._stream_sid
         try:
-            await self._ws.send_text(wire.media_message(sid, b64encode(ulaw).decode()))
-            await self._ws.send_text(wire.mark_message(sid, str(seq)))
+            await self._ws.send_text(wire.media_message(self._stream_sid, b64encode(ulaw).decode()))
         except Exception:  # the caller hung up under us; run() ends the call
             return
-        self._playback.sent(seq, ulaw_ms(len(ulaw)))
+        duration_ms = ulaw_ms(len(ulaw))
+        self._playback.sent(seq, duration_ms)
+        self._last_chunk_at = self._loop.time()
         metrics.FRAMES_OUT.inc()
+        self._unmarked_ms += duration_ms
+        if self._unmarked_ms >= self._mark_interval_ms:
+            await self._mark(seq)
+        elif self._tail_timer is None:
+            self._tail_timer = self._loop.call_later(TAIL_MARK_S, self._mark_tail)
+
+    async def _mark(self, seq: int) -> None:
+        """A mark named after the chunk: Twilio echoes it once the caller heard that far."""
+        self._unmarked_ms = 0
+        self._marked = seq
+        with contextlib.suppress(Exception):
+            await self._ws.send_text(wire.mark_message(self._stream_sid, str(seq)))
+
+    def _mark_tail(self) -> None:
+        """Marks may cover several chunks; once the agent pauses, mark the last one so the end
+        of every reply is confirmed (and :class:`PlaybackIdle` can be told)."""
+        self._tail_timer = None
+        last = self._playback.last_sent
+        if self._ended or last == self._marked:
+            return
+        quiet_for = self._loop.time() - self._last_chunk_at
+        if quiet_for < TAIL_MARK_S:
+            self._tail_timer = self._loop.call_later(TAIL_MARK_S - quiet_for, self._mark_tail)
+            return
+        task = self._loop.create_task(self._mark(last))
+        self._marking.add(task)
+        task.add_done_callback(self._marking.discard)
 
     async def _on_control(self, msg: Msg) -> None:
         try:
@@ -244,6 +280,8 @@ class MediaStreamSession:
             if self._ended:
                 return
             self._ended = True
+        if self._tail_timer is not None:
+            self._tail_timer.cancel()
         metrics.CALLS_ENDED.labels(reason.value).inc()
         if self.call_id:
             self._ctx.sessions.pop(self.call_id, None)

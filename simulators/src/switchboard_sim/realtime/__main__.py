@@ -14,6 +14,8 @@ import signal
 import sys
 from collections.abc import Sequence
 
+from switchboard_common.runtime import run as run_loop
+
 from .server import RealtimeSimulator
 
 
@@ -55,12 +57,7 @@ async def run(args: argparse.Namespace) -> None:
 def main(argv: Sequence[str] | None = None) -> None:
     args = parse_args(argv)
     logging.basicConfig(level=args.log_level.upper(), stream=sys.stderr)
-    try:
-        import uvloop
-    except ImportError:  # pragma: no cover - optional speed-up
-        asyncio.run(run(args))
-    else:
-        uvloop.run(run(args))
+    run_loop(run(args))
 
 
 if __name__ == "__main__":

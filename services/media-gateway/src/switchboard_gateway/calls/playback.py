@@ -1,4 +1,4 @@
-"""What the caller has actually heard, from Twilio's marks."""
+"""What the caller has actually heard, from Twilio's marks and the clock."""
 
 from __future__ import annotations
 
@@ -10,23 +10,25 @@ from collections.abc import Callable
 class PlaybackTracker:
     """Follows agent audio from 'sent to Twilio' to 'heard by the caller'.
 
-    Each agent chunk is followed by a mark named after its sequence number. Twilio echoes a mark
-    when playback reaches it, and echoes every pending mark at once on ``clear`` — those were
-    *not* played, so marks arriving after a clear are ignored. Between marks Twilio plays in
-    real time, so the position inside the chunk being played is interpolated from the clock.
+    Twilio echoes a mark when playback reaches it, and echoes every pending mark at once on
+    ``clear`` — those were *not* played, so marks arriving after a clear are ignored. Between
+    marks Twilio plays in real time, from the moment audio reaches it, so the position between
+    two marks (which need not follow every chunk) is interpolated from the clock.
     """
 
-    __slots__ = ("_clock", "_last_mark_at", "_pending", "chunks_sent", "last_played")
+    __slots__ = ("_clock", "_last_mark_at", "_pending", "chunks_sent", "last_played", "last_sent")
 
     def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
         self._clock = clock
-        self._pending: deque[tuple[int, float, float]] = deque()  # (seq, duration_ms, sent_at)
+        self._pending: deque[tuple[int, float, float]] = deque()  # (seq, duration_s, sent_at)
         self._last_mark_at = clock()
         self.last_played = -1
+        self.last_sent = -1
         self.chunks_sent = 0
 
     def sent(self, seq: int, duration_ms: float) -> None:
-        self._pending.append((seq, duration_ms, self._clock()))
+        self._pending.append((seq, duration_ms / 1000.0, self._clock()))
+        self.last_sent = seq
         self.chunks_sent += 1
 
     def played(self, seq: int) -> bool:
@@ -40,13 +42,16 @@ class PlaybackTracker:
         return not self._pending
 
     def position(self) -> tuple[int, float]:
-        """(last fully played chunk, ms played of the chunk after it)."""
-        if not self._pending:
-            return self.last_played, 0.0
-        _, duration_ms, sent_at = self._pending[0]
-        started = max(self._last_mark_at, sent_at)
-        elapsed_ms = (self._clock() - started) * 1000.0
-        return self.last_played, min(max(elapsed_ms, 0.0), duration_ms)
+        """(last fully played chunk, ms played of the chunk after it), by replaying the
+        unconfirmed chunks on the clock since the last mark."""
+        now = self._clock()
+        last, cursor = self.last_played, self._last_mark_at
+        for seq, duration_s, sent_at in self._pending:
+            start = max(cursor, sent_at)
+            if now < start + duration_s:
+                return last, max(now - start, 0.0) * 1000.0
+            last, cursor = seq, start + duration_s
+        return last, 0.0
 
     def cleared(self) -> tuple[int, float]:
         """Position at the moment of a clear; everything pending is dropped."""

@@ -1,0 +1,1 @@
+"""Switchboard benchmarks (``make bench``): figures, not pass/fail tests."""

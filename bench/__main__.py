@@ -1,0 +1,180 @@
+"""``make bench``: per-frame added latency, frames lost, CPU and memory per call.
+
+For each N (default 10, 100, 300) a fresh stack is started — nats-server, the Realtime
+simulator in echo mode, one agent, one gateway — and N simulated calls stream tagged frames for
+a fixed time. Printed: echo latency percentiles, frames lost, CPU (% of one core) and RSS per
+process, and per call across our own processes (gateway + agent + nats-server). The load
+client and the simulator stand in for Twilio and OpenAI; their CPU is shown but not counted
+per call. Results also go to ``bench-output/results.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import os
+import statistics
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from switchboard_common.runtime import run
+from switchboard_sim.stack import LocalStack
+
+from . import codec
+from .echo_load import EchoCall, place_call, stream_frames
+from .procstat import Sample, sample
+
+OURS = ("gateway", "agent", "nats")
+
+
+def _pct(values: list[float], q: float) -> float:
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+async def run_one(
+    n_calls: int, seconds: float, warmup_s: float, gateway_env: dict[str, str]
+) -> dict[str, Any]:
+    async with LocalStack() as stack:
+        await stack.start_nats()
+        await stack.start_realtime_sim(echo=True)
+        await stack.start_agent("agent", AGENT_MAX_CALLS="5000")
+        gateway = await stack.start_gateway("gateway", GATEWAY_MAX_CALLS="5000", **gateway_env)
+        pids = {c.name: c.pid for c in stack.children}
+        pids["load-client"] = os.getpid()
+        idle = {name: sample(pid) for name, pid in pids.items()}
+
+        limits = httpx.Limits(max_connections=50)
+        async with httpx.AsyncClient(limits=limits, timeout=30) as http:
+            gate = asyncio.Semaphore(25)
+
+            async def dial(i: int) -> EchoCall:
+                async with gate:
+                    return await place_call(
+                        http, gateway.announced, stack.public_base_url, stack.auth_token, i
+                    )
+
+            setup_started = time.perf_counter()
+            calls = list(await asyncio.gather(*(dial(i) for i in range(n_calls))))
+            setup_s = time.perf_counter() - setup_started
+        readers = [asyncio.create_task(call.read()) for call in calls]
+
+        before: dict[str, Sample] = {}
+        marks: list[float] = []
+
+        def measure_from_now() -> None:
+            before.update({name: sample(pid) for name, pid in pids.items()})
+            marks.append(time.perf_counter())
+
+        await stream_frames(calls, warmup_s, seconds, measure_from_now)
+        elapsed = time.perf_counter() - marks[0]
+        after = {name: sample(pid) for name, pid in pids.items()}
+        # Let the last echoes arrive (bounded), then count what never came back.
+        waits = [asyncio.ensure_future(c.all_echoed.wait()) for c in calls]
+        await asyncio.wait(waits, timeout=2.0)
+        for wait in waits:
+            wait.cancel()
+        for call in calls:
+            with contextlib.suppress(Exception):
+                await call.ws.close()
+        for reader in readers:
+            reader.cancel()
+        await asyncio.gather(*readers, return_exceptions=True)
+
+    latencies = [lat for c in calls for lat in c.latencies_ms]
+    sent = sum(len(c.sent_at) for c in calls)  # warm-up included: every frame must come back
+    echoed = sum(c.echoed for c in calls)
+    processes = {
+        name: {
+            "cpu_pct_core": 100.0 * (after[name].cpu_s - before[name].cpu_s) / elapsed,
+            "rss_mb": after[name].rss_mb,
+            "rss_idle_mb": idle[name].rss_mb,
+        }
+        for name in pids
+    }
+    ours_cpu = sum(processes[n]["cpu_pct_core"] for n in OURS)
+    ours_rss_growth = sum(processes[n]["rss_mb"] - processes[n]["rss_idle_mb"] for n in OURS)
+    return {
+        "calls": n_calls,
+        "seconds": round(elapsed, 2),
+        "setup_s": round(setup_s, 2),
+        "frames_sent": sent,
+        "frames_lost": sent - echoed,
+        "latency_ms": {
+            "p50": _pct(latencies, 0.50),
+            "p90": _pct(latencies, 0.90),
+            "p99": _pct(latencies, 0.99),
+            "max": max(latencies) if latencies else float("nan"),
+            "mean": statistics.fmean(latencies) if latencies else float("nan"),
+        },
+        "processes": processes,
+        "per_call": {
+            "cpu_pct_core": ours_cpu / n_calls,
+            "rss_mb": ours_rss_growth / n_calls,
+        },
+    }
+
+
+def render(result: dict[str, Any]) -> str:
+    lat = result["latency_ms"]
+    lines = [
+        f"N = {result['calls']} calls, {result['seconds']} s measured "
+        f"(set-up {result['setup_s']} s): {result['frames_sent']} frames, "
+        f"{result['frames_lost']} lost",
+        f"  echo latency ms: p50 {lat['p50']:.2f}  p90 {lat['p90']:.2f}  p99 {lat['p99']:.2f}  "
+        f"max {lat['max']:.2f}",
+    ]
+    for name, proc in result["processes"].items():
+        ours = " (ours)" if name in OURS else ""
+        lines.append(
+            f"  {name + ours:<22} cpu {proc['cpu_pct_core']:6.1f} % of a core   "
+            f"rss {proc['rss_mb']:7.1f} MB (idle {proc['rss_idle_mb']:.1f})"
+        )
+    per_call = result["per_call"]
+    lines.append(
+        f"  per call (gateway+agent+nats): cpu {per_call['cpu_pct_core']:.3f} % of a core, "
+        f"rss {per_call['rss_mb'] * 1000:.0f} kB"
+    )
+    return "\n".join(lines)
+
+
+async def main_async(args: argparse.Namespace) -> None:
+    print(codec.report(), flush=True)
+    results = []
+    for n in args.calls:
+        gateway_env = {}
+        if args.mark_interval_ms is not None:
+            gateway_env["GATEWAY_MARK_INTERVAL_MS"] = str(args.mark_interval_ms)
+        result = await run_one(n, args.seconds, args.warmup, gateway_env)
+        result["mark_interval_ms"] = args.mark_interval_ms
+        results.append(result)
+        print(render(result), flush=True)
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "results.json").write_text(json.dumps(results, indent=2))
+    print(f"results: {args.out / 'results.json'}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument(
+        "--calls", type=lambda s: [int(x) for x in s.split(",")], default=[10, 100, 300]
+    )
+    parser.add_argument("--seconds", type=float, default=15.0)
+    parser.add_argument("--warmup", type=float, default=3.0)
+    parser.add_argument(
+        "--mark-interval-ms", type=int, default=None, help="gateway mark interval (its default)"
+    )
+    parser.add_argument("--out", type=Path, default=Path("bench-output"))
+    args = parser.parse_args()
+    run(main_async(args))
+
+
+if __name__ == "__main__":
+    main()
