@@ -7,6 +7,7 @@ truncate the assistant item on a barge-in.
 
 from __future__ import annotations
 
+from array import array
 from collections import OrderedDict
 from dataclasses import dataclass, field
 
@@ -19,7 +20,7 @@ KEEP_ITEMS = 4
 @dataclass
 class _ItemAudio:
     first_seq: int
-    ends_ms: list[float] = field(default_factory=list)  # cumulative end of each chunk
+    ends_ms: array[float] = field(default_factory=lambda: array("d"))  # end of each chunk
 
     @property
     def produced_ms(self) -> float:

@@ -46,6 +46,7 @@ class AgentSettings(BaseSettings):
         True, description="Let the server cancel its response when the caller starts talking."
     )
     metrics_port: int | None = Field(None, description="Serve Prometheus metrics on this port.")
+    metrics_host: str = "127.0.0.1"
     early_audio_buffer_ms: int = Field(
         2000, ge=0, description="Caller audio kept while the Realtime session is still opening."
     )
