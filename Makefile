@@ -26,7 +26,7 @@ lint: install
 	$(RUN) ruff format --check .
 
 typecheck: install
-	$(RUN) mypy libs/common/src services/media-gateway/src services/agent/src simulators/src bench
+	$(RUN) mypy libs/common/src services/media-gateway/src services/agent/src services/knowledge/src simulators/src bench
 
 unit: install
 	$(RUN) pytest tests/unit -q
@@ -37,7 +37,7 @@ integration: install
 test: install
 	$(RUN) ruff check .
 	$(RUN) ruff format --check .
-	$(RUN) mypy libs/common/src services/media-gateway/src services/agent/src simulators/src bench
+	$(RUN) mypy libs/common/src services/media-gateway/src services/agent/src services/knowledge/src simulators/src bench
 	$(RUN) pytest tests -q
 
 demo: install

@@ -12,6 +12,7 @@ import httpx
 import pytest
 
 from switchboard_sim.call import CallConfig
+from switchboard_sim.demo import seed_knowledge
 from switchboard_sim.stack import Child, LocalStack
 
 SAMPLES = Path(__file__).resolve().parents[2] / "simulators" / "samples"
@@ -56,10 +57,13 @@ class RunningStack:
 
 @pytest.fixture(scope="session")
 async def system() -> AsyncIterator[RunningStack]:
-    """One agent and one gateway, shared by the tests that do not kill anything."""
+    """The knowledge service (seeded), one agent and one gateway, shared by the tests that do
+    not kill anything."""
     async with LocalStack() as stack:
         await stack.start_nats()
         await stack.start_realtime_sim(script=REALTIME_SCRIPT)
+        await stack.start_knowledge()
+        await seed_knowledge(stack.nats_url, SAMPLES / "knowledge")
         await stack.start_agent("agent-main")
         gateway = await stack.start_gateway("gateway-main")
         yield RunningStack(stack, gateway)

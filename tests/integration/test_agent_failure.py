@@ -1,4 +1,5 @@
-"""An agent process dying mid-call: the gateway ends that call cleanly and keeps serving others."""
+"""An agent process dying mid-call: the gateway ends that call cleanly and keeps serving others.
+And a dead dependency (no knowledge service here) is an error the model hears, not a crash."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import pytest
 from nats.aio.client import Client
 
 from switchboard_common import subjects
-from switchboard_common.messages import CallRecord, CallState
+from switchboard_common.messages import CallRecord, CallState, ToolCallEvent
 from switchboard_gateway.twilio.twiml import AGENT_LOST_SAY
 from switchboard_sim.call import CallResult, CallSimulator, Scenario
 from switchboard_sim.stack import Child, LocalStack
@@ -80,3 +81,12 @@ async def test_killed_agent_ends_its_call_and_spares_the_other(
     assert survivor.ok, survivor.summary()
     assert survivor.closed_by == "caller"
     assert len(survivor.latencies) >= 3
+    # This stack has no knowledge service: the tool's failure was told to the model as an
+    # error result, and the call went on.
+    knowledge = [
+        e
+        for e in survivor.transcript
+        if isinstance(e, ToolCallEvent) and e.name == "query_knowledge_base"
+    ]
+    assert knowledge and not knowledge[0].ok
+    assert "unavailable" in knowledge[0].output

@@ -1,4 +1,5 @@
-"""A whole call through every service: greeting, a question, a tool call, a barge-in, stop."""
+"""A whole call through every service: greeting, a question answered from the knowledge base,
+a tool call, a barge-in, stop."""
 
 from __future__ import annotations
 
@@ -27,9 +28,14 @@ async def test_a_full_call_with_tool_and_barge_in(system: RunningStack) -> None:
         "five five, zero one zero zero.",
     ]
 
-    # The tool ran for real and its result went back to the model.
+    # The tools ran for real and their results went back to the model: the answer to the
+    # first question came from the business's own content, through the knowledge service.
     tools = [e for e in result.transcript if isinstance(e, ToolCallEvent)]
-    assert [t.name for t in tools] == ["take_message"] and tools[0].ok
+    assert [t.name for t in tools] == ["query_knowledge_base", "take_message"]
+    assert all(t.ok for t in tools)
+    assert "Tuesday to Sunday" in tools[0].output
+    agents = [text for speaker, text in said if speaker == Speaker.AGENT]
+    assert "Tuesday to Sunday" in agents[1]
 
     # Barge-in: Twilio was told to clear, and the model's item was truncated where the
     # caller stopped hearing it.

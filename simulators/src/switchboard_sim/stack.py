@@ -193,6 +193,18 @@ class LocalStack:
             name, [sys.executable, "-m", "switchboard_gateway"], "GATEWAY_URL=", gateway_env
         )
 
+    async def start_knowledge(self, name: str = "knowledge", **env: str) -> Child:
+        knowledge_env = {
+            **self.service_env(),
+            "KNOWLEDGE_PORT": "0",
+            "KNOWLEDGE_DATA_DIR": str(self.workdir / name),
+            "KNOWLEDGE_ADMIN_TOKEN": self.auth_token,
+            **env,
+        }
+        return await self.spawn(
+            name, [sys.executable, "-m", "switchboard_knowledge"], "KNOWLEDGE_URL=", knowledge_env
+        )
+
     def describe(self) -> str:
         return json.dumps({c.name: {"pid": c.pid, "log": str(c.log_path)} for c in self.children})
 

@@ -26,7 +26,9 @@ class BusinessProfile(BaseModel):
     greeting: str = "Hello, thanks for calling. How can I help?"
     voice: str = "marin"
     language: str = "en"
-    enabled_tools: list[str] = Field(default_factory=lambda: ["take_message", "get_current_time"])
+    enabled_tools: list[str] = Field(
+        default_factory=lambda: ["query_knowledge_base", "take_message", "get_current_time"]
+    )
     timezone: str = "UTC"
 
 
@@ -35,9 +37,10 @@ DEMO_BUSINESS = BusinessProfile(
     name="Bella's Bistro",
     phone_numbers=["+15550100"],
     instructions=(
-        "You answer the phone for Bella's Bistro, an Italian restaurant. We are open Tuesday to "
-        "Sunday, noon to ten pm. Be warm and brief. Take a message with the take_message tool "
-        "when the caller wants to reach the manager."
+        "You answer the phone for Bella's Bistro, an Italian restaurant. Be warm and brief. "
+        "Answer questions about the restaurant from the knowledge base (query_knowledge_base), "
+        "never from memory. Take a message with the take_message tool when the caller wants "
+        "to reach the manager."
     ),
     greeting="Thanks for calling Bella's Bistro, this is the virtual host. How can I help?",
     timezone="Europe/Rome",

@@ -19,6 +19,11 @@ AGENT_QUEUE_GROUP = "agents"
 AGENT_HEARTBEATS = f"{ROOT}.agent.*.heartbeat"
 #: Wildcard over every transcript event.
 TRANSCRIPTS = f"{ROOT}.transcript.>"
+#: The knowledge service's endpoints (a nats.micro service named "knowledge").
+KNOWLEDGE_QUERY = f"{ROOT}.knowledge.query"
+KNOWLEDGE_INGEST = f"{ROOT}.knowledge.ingest"
+KNOWLEDGE_DELETE = f"{ROOT}.knowledge.delete"
+KNOWLEDGE_LIST = f"{ROOT}.knowledge.list"
 #: JetStream key-value bucket holding one record per live call.
 CALLS_BUCKET = "sb_calls"
 

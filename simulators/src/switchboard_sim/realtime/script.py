@@ -87,6 +87,33 @@ def render_output(output: str, limit: int = 120) -> str:
     return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
 
 
+_OUTPUT_FIELD = re.compile(r"\{output((?:\.[A-Za-z0-9_]+)*)\}")
+
+
+def fill_template(template: str, output: str) -> str:
+    """Replace ``{output}`` with a short rendering of a tool's output, and ``{output.a.0.b}``
+    with that field of its JSON (empty when absent): how a script speaks a tool's answer."""
+
+    def field(match: re.Match[str]) -> str:
+        path = [p for p in match.group(1).split(".") if p]
+        if not path:
+            return render_output(output)
+        try:
+            value: Any = json.loads(output)
+        except ValueError:
+            return ""
+        for part in path:
+            if isinstance(value, list) and part.isdigit() and int(part) < len(value):
+                value = value[int(part)]
+            elif isinstance(value, dict) and part in value:
+                value = value[part]
+            else:
+                return ""
+        return _scalar(value)
+
+    return _OUTPUT_FIELD.sub(field, template)
+
+
 def _scalar(value: Any) -> str:
     if isinstance(value, bool):
         return "yes" if value else "no"

@@ -42,7 +42,7 @@ from .responder import (
     ResponseRunner,
     assistant_item,
 )
-from .script import Script, Turn, placeholder_transcript, render_output, say_exactly
+from .script import Script, Turn, fill_template, placeholder_transcript, say_exactly
 from .vad import EnergyVad, VadConfig, VadEvent
 from .voice import VoiceSynth
 
@@ -547,7 +547,7 @@ class RealtimeSession:
             self._tool_outputs.clear()
             turn = self._tool_calls.get(call_id)
             template = (turn.agent_after_tool if turn else None) or self.script.after_tool_reply
-            return Plan([PlannedOutput.speak(template.replace("{output}", render_output(output)))])
+            return Plan([PlannedOutput.speak(fill_template(template, output))])
         pending, self._pending_user = self._pending_user, None
         turn = pending.turn if pending else None
         if turn is None:

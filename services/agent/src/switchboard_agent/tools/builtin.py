@@ -9,6 +9,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from switchboard_common import subjects
 from switchboard_common.messages import CallerMessage
 
+from . import knowledge
 from .registry import JsonObject, ToolContext, ToolRegistry
 
 
@@ -62,4 +63,10 @@ def register_builtin_tools(registry: ToolRegistry) -> ToolRegistry:
         {"type": "object", "properties": {}},
         timeout_s=1.0,
     )(get_current_time)
+    registry.tool(
+        "query_knowledge_base",
+        knowledge.DESCRIPTION,
+        knowledge.DEFINITION,
+        timeout_s=knowledge.DEADLINE_S + 0.5,
+    )(knowledge.query_knowledge_base)
     return registry

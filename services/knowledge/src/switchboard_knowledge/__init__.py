@@ -1,0 +1,1 @@
+"""Knowledge service: each business's own content, chunked, embedded and searched."""

