@@ -25,7 +25,7 @@ import httpx
 from switchboard_common.runtime import run
 from switchboard_sim.stack import LocalStack
 
-from . import codec
+from . import codec, knowledge
 from .echo_load import EchoCall, place_call, stream_frames
 from .procstat import Sample, sample
 
@@ -147,12 +147,18 @@ def render(result: dict[str, Any]) -> str:
 
 async def main_async(args: argparse.Namespace) -> None:
     print(codec.report(), flush=True)
-    results = []
+    results: list[dict[str, Any]] = []
+    for i, size in enumerate(args.knowledge):
+        row = await knowledge.bench_size(size, measure_ingest=i == 0)
+        row["kind"] = "knowledge"
+        results.append(row)
+        print(knowledge.render(row), flush=True)
     for n in args.calls:
         gateway_env = {}
         if args.mark_interval_ms is not None:
             gateway_env["GATEWAY_MARK_INTERVAL_MS"] = str(args.mark_interval_ms)
         result = await run_one(n, args.seconds, args.warmup, gateway_env)
+        result["kind"] = "echo"
         result["mark_interval_ms"] = args.mark_interval_ms
         results.append(result)
         print(render(result), flush=True)
@@ -164,7 +170,13 @@ async def main_async(args: argparse.Namespace) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument(
-        "--calls", type=lambda s: [int(x) for x in s.split(",")], default=[10, 100, 300]
+        "--calls", type=lambda s: [int(x) for x in s.split(",") if x], default=[10, 100, 300]
+    )
+    parser.add_argument(
+        "--knowledge",
+        type=lambda s: [int(x) for x in s.split(",") if x],
+        default=[1_000, 10_000, 100_000],
+        help="knowledge store sizes in chunks ('' to skip)",
     )
     parser.add_argument("--seconds", type=float, default=15.0)
     parser.add_argument("--warmup", type=float, default=3.0)

@@ -67,7 +67,10 @@ def dir_mb(path: Path) -> float:
 
 
 async def fill(
-    backend: EmbeddedBackend, vectors: npt.NDArray[np.float32], bodies: list[str]
+    backend: EmbeddedBackend,
+    vectors: npt.NDArray[np.float32],
+    bodies: list[str],
+    business: str = BUSINESS,
 ) -> float:
     """Insert everything, one document at a time; returns the seconds it took."""
     started = time.perf_counter()
@@ -94,7 +97,7 @@ async def fill(
             bytes=sum(len(c.text) for c in chunks),
             updated_at=datetime.now(UTC),
         )
-        await backend.replace_document(BUSINESS, record, chunks)
+        await backend.replace_document(business, record, chunks)
     return time.perf_counter() - started
 
 
