@@ -38,15 +38,33 @@ OTHER = BusinessProfile(
 SHARED_TEXT = "# Opening hours\n\nWe are open every day from nine in the morning until five.\n"
 
 
-@pytest.fixture(scope="module")
-async def knowledge(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Client]:
+@pytest.fixture(
+    scope="module",
+    params=[
+        pytest.param("embedded", id="embedded"),
+        pytest.param("weaviate", id="weaviate", marks=[pytest.mark.timeout(600)]),
+    ],
+)
+async def knowledge(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[Client]:
+    """The service as a process on each backend (Weaviate where Docker can run it)."""
     businesses = tmp_path_factory.mktemp("config") / "businesses.json"
     businesses.write_text(
         json.dumps([DEMO_BUSINESS.model_dump(mode="json"), OTHER.model_dump(mode="json")])
     )
+    env = {"SWITCHBOARD_BUSINESSES_FILE": str(businesses)}
+    if request.param == "weaviate":
+        server = request.getfixturevalue("weaviate_server")
+        env |= {
+            "KNOWLEDGE_BACKEND": "weaviate",
+            "KNOWLEDGE_WEAVIATE_HTTP_HOST": server.host,
+            "KNOWLEDGE_WEAVIATE_HTTP_PORT": str(server.http_port),
+            "KNOWLEDGE_WEAVIATE_GRPC_PORT": str(server.grpc_port),
+        }
     async with LocalStack() as stack:
         await stack.start_nats()
-        await stack.start_knowledge(SWITCHBOARD_BUSINESSES_FILE=str(businesses))
+        await stack.start_knowledge(**env)
         nc = await nats.connect(stack.nats_url)
         try:
             yield nc
