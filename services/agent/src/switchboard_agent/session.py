@@ -205,11 +205,20 @@ class CallSession:
         elif isinstance(event, PlaybackIdle):
             self._idle_through = max(self._idle_through, event.last_chunk)
         elif isinstance(event, CallerDtmf):
-            log.info("call %s: caller pressed %s", self.call_id, event.digit)
+            self._spawn(self._tell_keypress(event.digit))
         elif isinstance(event, CallEnded):
             self.end_reason = event.reason.value
             self._ended.set()
             self._settled.set()
+
+    async def _tell_keypress(self, digit: str) -> None:
+        """Key presses reach the model as a user message; it answers unless already talking."""
+        link = self._link
+        if link is None or not self._started.is_set():
+            return
+        await link.add_user_text(f"[The caller pressed {digit} on the phone keypad.]")
+        if self._active_response is None:
+            await link.respond()
 
     # --- from the model ----------------------------------------------------------------------
 

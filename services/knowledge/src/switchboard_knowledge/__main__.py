@@ -64,7 +64,7 @@ async def serve(settings: KnowledgeSettings) -> None:
         stack.push_async_callback(bus.stop)
 
         sock, url = bind(settings.host, settings.port)
-        app = create_api(service, settings.admin_token.get_secret_value(), settings)
+        app = create_api(service, settings)
         server = AnnouncingServer(server_config(app, lifespan="off"), f"KNOWLEDGE_URL={url}")
         # uvicorn takes SIGTERM/SIGINT while it serves and re-raises them when it stops.
         http = asyncio.create_task(server.serve(sockets=[sock]))

@@ -15,6 +15,7 @@ from switchboard_common.knowledge import DocumentInfo, IngestReply, KnowledgeHit
 from .errors import KnowledgeError
 from .jobs import Job, JobStore
 from .service import KnowledgeService
+from .settings import KnowledgeSettings
 
 _bearer = HTTPBearer(auto_error=False)
 
@@ -28,7 +29,8 @@ CONTENT_TYPES = {
 }
 
 
-def create_api(service: KnowledgeService, admin_token: str, settings: Any) -> FastAPI:
+def create_api(service: KnowledgeService, settings: KnowledgeSettings) -> FastAPI:
+    admin_token = settings.admin_token.get_secret_value()
     jobs = JobStore()
 
     def authorised(

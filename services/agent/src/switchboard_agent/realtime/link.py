@@ -75,5 +75,15 @@ class RealtimeLink:
             item={"type": "function_call_output", "call_id": call_id, "output": output}
         )
 
+    async def add_user_text(self, text: str) -> None:
+        """Put something the caller did (not said) into the conversation, e.g. a key press."""
+        await self._conn.conversation.item.create(
+            item={
+                "type": "message",
+                "role": "user",
+                "content": [{"type": "input_text", "text": text}],
+            }
+        )
+
     async def close(self) -> None:
         await self._conn.close()
