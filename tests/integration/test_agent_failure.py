@@ -4,8 +4,10 @@ And a dead dependency (no knowledge service here) is an error the model hears, n
 from __future__ import annotations
 
 import asyncio
+import secrets
 from collections.abc import AsyncIterator
 
+import httpx
 import nats
 import pytest
 from nats.aio.client import Client
@@ -13,7 +15,15 @@ from nats.aio.client import Client
 from switchboard_common import subjects
 from switchboard_common.messages import CallRecord, CallState, ToolCallEvent
 from switchboard_gateway.twilio.twiml import AGENT_LOST_SAY
-from switchboard_sim.call import CallResult, CallSimulator, Scenario
+from switchboard_sim.call import (
+    CallResult,
+    CallSimulator,
+    Scenario,
+    TwilioMediaStream,
+    parse_twiml,
+    twilio_signature,
+)
+from switchboard_sim.call.twiml import ConnectStream
 from switchboard_sim.stack import Child, LocalStack
 
 from .conftest import REALTIME_SCRIPT, SCENARIO, RunningStack
@@ -90,3 +100,57 @@ async def test_killed_agent_ends_its_call_and_spares_the_other(
     ]
     assert knowledge and not knowledge[0].ok
     assert "unavailable" in knowledge[0].output
+
+
+async def test_a_call_whose_audio_stops_frees_its_agent() -> None:
+    """If a call's audio stops (its gateway died), the agent ends it and can take calls again."""
+    async with LocalStack() as stack:
+        await stack.start_nats()
+        await stack.start_realtime_sim(script=REALTIME_SCRIPT)
+        await stack.start_agent("solo", AGENT_MAX_CALLS="1", AGENT_MEDIA_TIMEOUT_S="1")
+        gateway = await stack.start_gateway("gw-watchdog")
+        system = RunningStack(stack, gateway)
+        async with httpx.AsyncClient() as http:
+            first = await _webhook(http, system, "CA" + "1" * 32)
+            assert isinstance(first, ConnectStream)
+            ws_url = gateway.announced.replace("http://", "ws://") + "/twilio/media"
+            stream = await TwilioMediaStream.open(
+                ws_url,
+                auth_token=stack.auth_token,
+                signed_url=first.url,
+                account_sid="AC" + "1" * 32,
+                call_sid="CA" + "1" * 32,
+                custom_parameters=first.parameters,
+            )
+            await stream.send_connected()
+            await stream.send_start()  # ... and then no audio at all
+            busy = await _webhook(http, system, "CA" + "2" * 32)
+            assert not isinstance(busy, ConnectStream), "the only agent should be busy"
+            # Poll as Twilio's next caller would; the agent must free itself within seconds.
+            for _ in range(40):
+                again = await _webhook(
+                    http, system, "CA" + f"{attempt:032x}"[-32:].replace("0", "3")
+                )
+                if isinstance(again, ConnectStream):
+                    break
+                await asyncio.sleep(0.25)  # the next caller dialling
+            else:
+                pytest.fail("the agent never freed itself from the silent call")
+            await stream.aclose()
+
+
+async def _webhook(http: httpx.AsyncClient, system: RunningStack, call_sid: str) -> object:
+    params = {
+        "CallSid": call_sid,
+        "AccountSid": "AC" + "1" * 32,
+        "From": "+1555",
+        "To": "+15550100",
+    }
+    url = f"{system.stack.public_base_url}/twilio/voice"
+    response = await http.post(
+        f"{system.gateway_url}/twilio/voice",
+        data=params,
+        headers={"X-Twilio-Signature": twilio_signature(system.stack.auth_token, url, params)},
+    )
+    assert response.status_code == 200
+    return parse_twiml(response.text)[0]

@@ -94,6 +94,7 @@ class CallSession:
         self._background: set[asyncio.Task[None]] = set()
         self._idle_through = -1
         self._speech_stopped_at: float | None = None
+        self._last_audio_at = time.monotonic()
         self.end_reason = ""
 
     # --- lifecycle ---------------------------------------------------------------------------
@@ -131,8 +132,23 @@ class CallSession:
             with contextlib.suppress(Exception):
                 await self._nc.publish(self._gateway_subject, hang_up.to_bytes())
 
+    async def _open_link(self) -> RealtimeLink:
+        """Open the Realtime connection, retrying briefly: a blip must not cost the call."""
+        delays = self._settings.realtime_open_retry_delays_s
+        for attempt, delay in enumerate([*delays, None], start=1):
+            try:
+                return await RealtimeLink.open(self._openai, self._settings.model)
+            except Exception as exc:
+                if delay is None:
+                    raise
+                log.warning(
+                    "call %s: Realtime open failed (try %d): %s", self.call_id, attempt, exc
+                )
+                await asyncio.sleep(delay)
+        raise AssertionError("unreachable")
+
     async def _converse(self) -> None:
-        link = await RealtimeLink.open(self._openai, self._settings.model)
+        link = await self._open_link()
         self._link = link
         enabled = self._tools.definitions(self.business.enabled_tools)
         await link.configure(session_config(self.business, self._settings, enabled))
@@ -148,13 +164,27 @@ class CallSession:
         while self._early_audio:
             await link.append_audio(self._early_audio.popleft())
         await link.respond(greeting_instructions(self.business.greeting))
+        self._last_audio_at = time.monotonic()
         pump = asyncio.create_task(self._pump(link), name=f"pump-{self.call_id}")
         ended = asyncio.create_task(self._ended.wait())
-        await asyncio.wait({pump, ended}, return_when=asyncio.FIRST_COMPLETED)
-        for task in (pump, ended):
+        watchdog = asyncio.create_task(self._watch_media())
+        await asyncio.wait({pump, ended, watchdog}, return_when=asyncio.FIRST_COMPLETED)
+        for task in (pump, ended, watchdog):
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
+
+    async def _watch_media(self) -> None:
+        """Twilio streams audio all the time, silence included: a call whose audio stops for
+        long has lost its gateway, and must not hold this agent's capacity forever."""
+        timeout = self._settings.media_timeout_s
+        while True:
+            quiet = time.monotonic() - self._last_audio_at
+            if quiet > timeout:
+                self.end_reason = "media_timeout"
+                log.warning("call %s: no caller audio for %.0f s, ending", self.call_id, quiet)
+                return
+            await asyncio.sleep(min(1.0, timeout - quiet + 0.01))
 
     async def _pump(self, link: RealtimeLink) -> None:
         from websockets.exceptions import ConnectionClosed
@@ -186,6 +216,7 @@ class CallSession:
                 metrics.FRAMES_DROPPED.labels("early_overflow").inc()
             self._early_audio.append(msg.data)
             return
+        self._last_audio_at = time.monotonic()
         try:
             await link.append_audio(msg.data)
         except Exception as exc:  # the pump sees the closed connection and ends the call

@@ -35,6 +35,12 @@ class AgentSettings(BaseSettings):
     start_timeout_s: float = Field(
         30.0, gt=0, description="How long a taken call may wait for its media stream to start."
     )
+    media_timeout_s: float = Field(
+        10.0, gt=0, description="End a call whose caller audio stopped (its gateway is gone)."
+    )
+    realtime_open_retry_delays_s: list[float] = Field(
+        default_factory=lambda: [0.2, 0.5], description="Pauses between Realtime open attempts."
+    )
     clear_timeout_s: float = Field(0.5, gt=0, description="Wait for the gateway on a barge-in.")
     businesses_file: Path | None = Field(
         None, validation_alias=AliasChoices("SWITCHBOARD_BUSINESSES_FILE", "AGENT_BUSINESSES_FILE")
