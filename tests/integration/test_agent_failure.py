@@ -128,9 +128,7 @@ async def test_a_call_whose_audio_stops_frees_its_agent() -> None:
             assert not isinstance(busy, ConnectStream), "the only agent should be busy"
             # Poll as Twilio's next caller would; the agent must free itself within seconds.
             for _ in range(40):
-                again = await _webhook(
-                    http, system, "CA" + f"{attempt:032x}"[-32:].replace("0", "3")
-                )
+                again = await _webhook(http, system, "CA" + secrets.token_hex(16))
                 if isinstance(again, ConnectStream):
                     break
                 await asyncio.sleep(0.25)  # the next caller dialling
