@@ -3,8 +3,11 @@ a tool call, a barge-in, stop."""
 
 from __future__ import annotations
 
+import nats
 import pytest
 
+from switchboard_common.event_stream import read_call
+from switchboard_common.events import AgentTurnEvent, CallEndedEvent
 from switchboard_common.messages import Speaker, ToolCallEvent, TranscriptEvent
 from switchboard_sim.call import CallSimulator, Scenario
 
@@ -54,6 +57,25 @@ async def test_a_full_call_with_tool_and_barge_in(system: RunningStack) -> None:
     assert truncation["item_id"] == interrupted[0].item_id
     heard_ms = result.played_ms_at_clears[0]
     assert abs(truncation["audio_end_ms"] - heard_ms) <= 60, (truncation, heard_ms)
+
+    # Everything the call did is in the durable stream, in order, once.
+    nc = await nats.connect(system.stack.nats_url)
+    try:
+        events = await read_call(nc.jetstream(), result.call_sid, timeout_s=10)
+    finally:
+        await nc.close()
+    kinds = [e.type for e in events]
+    assert kinds[0] == "call_started" and kinds[-1] == "call_ended"
+    assert [e.seq for e in events] == list(range(1, len(events) + 1))
+    assert kinds.count("tool_called") == 2 and kinds.count("caller_turn") == 3
+    cut = [e for e in events if isinstance(e, AgentTurnEvent) and e.interrupted]
+    assert len(cut) == 1 and cut[0].played_ms == truncation["audio_end_ms"]
+    assert cut[0].played_ms < cut[0].produced_ms
+    whole = [e for e in events if isinstance(e, AgentTurnEvent) and not e.interrupted]
+    assert whole and all(e.played_ms == e.produced_ms for e in whole[:-1])
+    (ended,) = [e for e in events if isinstance(e, CallEndedEvent)]
+    assert ended.caller_turns == 3 and ended.agent_turns == len(cut) + len(whole)
+    assert ended.reason == "caller_hung_up"
 
     # What the caller heard was recorded.
     assert result.recording is not None and len(result.recording) > 8000

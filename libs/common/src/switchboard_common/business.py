@@ -1,35 +1,201 @@
 """Businesses (tenants): who answers which number, and how.
 
-For now the directory is a JSON file (``SWITCHBOARD_BUSINESSES_FILE``) or the embedded demo
-business; a later step moves it into a JetStream key-value bucket with live reload.
+A :class:`BusinessProfile` is one business's whole, validated configuration. The source of
+truth is the JetStream key-value bucket ``sb_businesses`` (see :mod:`.business_store`): every
+service reads it through a live directory kept current by a KV watch, so a change applies to
+the next call without a restart. :class:`BusinessDirectory` is the same read interface over a
+fixed list (tests, tools); a JSON file of businesses (``SWITCHBOARD_BUSINESSES_FILE``) seeds
+the bucket.
 """
 
 from __future__ import annotations
 
 import json
+import logging
+import re
+from collections.abc import Iterable
 from pathlib import Path
+from typing import Annotated, Any, Literal, Protocol
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
 from .ids import BusinessId
 
+log = logging.getLogger(__name__)
 
-class BusinessProfile(BaseModel):
-    """How one business's calls are answered."""
+#: The stored document's schema version; a breaking change bumps it.
+BUSINESS_SCHEMA_VERSION = 1
+
+_E164 = re.compile(r"^\+[1-9]\d{1,14}$")
+_SEPARATORS = re.compile(r"[\s().-]")
+_TOOL_NAME = r"^[A-Za-z0-9_-]{1,64}$"
+_LANGUAGE = r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})*$"
+
+
+def _strip_separators(value: Any) -> Any:
+    """Admins write "+1 (555) 010-0100"; the number Twilio sends is "+15550100100"."""
+    return _SEPARATORS.sub("", value) if isinstance(value, str) else value
+
+
+def _check_e164(value: str) -> str:
+    if not _E164.fullmatch(value):
+        raise ValueError(
+            f"{value!r} is not an E.164 phone number ('+', the country code and the number, "
+            "at most 15 digits, e.g. +14155550100)"
+        )
+    return value
+
+
+def _check_timezone(value: str) -> str:
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise ValueError(f"{value!r} is not an IANA time zone (e.g. Europe/Rome)") from exc
+    return value
+
+
+def _no_duplicates(values: list[str], what: str) -> list[str]:
+    seen: set[str] = set()
+    for value in values:
+        if value in seen:
+            raise ValueError(f"{what} {value!r} is listed twice")
+        seen.add(value)
+    return values
+
+
+#: A phone number in E.164 (separators such as spaces, dashes and brackets are removed first).
+PhoneNumber = Annotated[str, BeforeValidator(_strip_separators), AfterValidator(_check_e164)]
+ToolName = Annotated[str, Field(pattern=_TOOL_NAME)]
+
+
+class TurnDetection(BaseModel):
+    """How the Realtime API decides the caller finished speaking (its ``turn_detection``).
+
+    A field left out (``None``) takes the agent's default (``AGENT_VAD_*``) or the API's own.
+    ``threshold``, ``prefix_padding_ms`` and ``silence_duration_ms`` belong to ``server_vad``;
+    ``eagerness`` to ``semantic_vad``.
+    """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    business_id: BusinessId
-    name: str = Field(min_length=1)
-    phone_numbers: list[str] = Field(min_length=1, description="E.164 numbers this business owns.")
-    instructions: str = "You are a friendly, concise phone receptionist."
-    greeting: str = "Hello, thanks for calling. How can I help?"
-    voice: str = "marin"
-    language: str = "en"
-    enabled_tools: list[str] = Field(
-        default_factory=lambda: ["query_knowledge_base", "take_message", "get_current_time"]
+    type: Literal["server_vad", "semantic_vad"] = "server_vad"
+    threshold: float | None = Field(None, ge=0.0, le=1.0, description="server_vad: 0.0 to 1.0.")
+    prefix_padding_ms: int | None = Field(
+        None, ge=0, le=5000, description="server_vad: audio kept before speech starts."
     )
-    timezone: str = "UTC"
+    silence_duration_ms: int | None = Field(
+        None, ge=0, le=10000, description="server_vad: silence that ends the caller's turn."
+    )
+    eagerness: Literal["low", "medium", "high", "auto"] | None = Field(
+        None, description="semantic_vad: how soon the model answers."
+    )
+    interrupt_response: bool | None = Field(
+        None, description="The server cancels its reply when the caller starts talking."
+    )
+
+    @model_validator(mode="after")
+    def _fields_fit_the_type(self) -> TurnDetection:
+        if self.type == "semantic_vad":
+            for name in ("threshold", "prefix_padding_ms", "silence_duration_ms"):
+                if getattr(self, name) is not None:
+                    raise ValueError(f"{name} applies to server_vad only, not semantic_vad")
+        elif self.eagerness is not None:
+            raise ValueError("eagerness applies to semantic_vad only, not server_vad")
+        return self
+
+
+def _default_tools() -> list[str]:
+    return ["query_knowledge_base", "take_message", "get_current_time"]
+
+
+class BusinessProfile(BaseModel):
+    """How one business's calls are answered: the document stored under its id."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    v: Literal[1] = Field(1, description="Schema version of the stored document.")
+    business_id: BusinessId
+    name: str = Field(min_length=1, max_length=200)
+    phone_numbers: list[PhoneNumber] = Field(
+        min_length=1,
+        max_length=100,
+        description="E.164 numbers this business answers; each belongs to one business only.",
+    )
+    instructions: str = Field(
+        "You are a friendly, concise phone receptionist.", min_length=1, max_length=20000
+    )
+    greeting: str = Field(
+        "Hello, thanks for calling. How can I help?",
+        min_length=1,
+        max_length=1000,
+        description="What the agent says first, verbatim.",
+    )
+    voice: str = Field(
+        "marin",
+        pattern=r"^[A-Za-z0-9_-]{1,64}$",
+        description="A Realtime voice (alloy, ash, ballad, coral, echo, sage, shimmer, verse, "
+        "marin, cedar) or a custom voice id.",
+    )
+    language: str = Field(
+        "en",
+        pattern=_LANGUAGE,
+        description="BCP 47 tag (en, it, pt-BR): the language the agent speaks and the "
+        "caller's audio is transcribed in.",
+    )
+    timezone: Annotated[str, AfterValidator(_check_timezone)] = Field(
+        "UTC", description="IANA zone for the business's local time."
+    )
+    turn_detection: TurnDetection = Field(default_factory=TurnDetection)
+    temperature: float | None = Field(
+        None,
+        ge=0.6,
+        le=1.2,
+        description="Sampling temperature (0.6 to 1.2, the Realtime range). Stored only: the "
+        "GA Realtime session has no temperature field.",
+    )
+    max_output_tokens: Annotated[int, Field(ge=1, le=4096)] | Literal["inf"] = Field(
+        "inf", description="Per reply: 1 to 4096, or 'inf'."
+    )
+    enabled_tools: list[ToolName] = Field(default_factory=_default_tools, max_length=64)
+    transfer_number: PhoneNumber | None = Field(
+        None, description="E.164 number to transfer callers to (none: no transfers)."
+    )
+    max_call_length_s: int = Field(
+        1800, ge=30, le=14400, description="A call is ended after this long (Twilio: 4 h max)."
+    )
+    caller_silence_timeout_s: int = Field(
+        30, ge=5, le=3600, description="A call is ended after this much caller silence."
+    )
+
+    @model_validator(mode="after")
+    def _consistent(self) -> BusinessProfile:
+        _no_duplicates(self.phone_numbers, "phone number")
+        _no_duplicates(self.enabled_tools, "tool")
+        if self.transfer_number is not None and self.transfer_number in self.phone_numbers:
+            raise ValueError("transfer_number must not be one of the business's own numbers")
+        return self
+
+    @property
+    def transcription_language(self) -> str:
+        """The ISO-639-1 part of :attr:`language` (what transcription accepts)."""
+        return self.language.split("-", 1)[0]
+
+    def to_bytes(self) -> bytes:
+        return self.model_dump_json().encode()
+
+    @classmethod
+    def from_stored(cls, data: bytes | str) -> BusinessProfile:
+        """Read a stored document tolerantly: fields a newer writer added are dropped (and
+        logged), as every bus reader does; anything else invalid raises ``ValueError``."""
+        raw = json.loads(data)
+        if not isinstance(raw, dict):
+            raise ValueError("a business document is a JSON object")
+        unknown = sorted(set(raw) - set(cls.model_fields))
+        if unknown:
+            log.info("business %s: ignoring unknown fields %s", raw.get("business_id"), unknown)
+            raw = {k: v for k, v in raw.items() if k in cls.model_fields}
+        return cls.model_validate(raw)
 
 
 DEMO_BUSINESS = BusinessProfile(
@@ -47,8 +213,41 @@ DEMO_BUSINESS = BusinessProfile(
 )
 
 
+def number_owners(businesses: Iterable[BusinessProfile]) -> dict[str, str]:
+    """Number → business id; raises ``ValueError`` when two businesses share a number."""
+    owners: dict[str, str] = {}
+    for business in businesses:
+        for number in business.phone_numbers:
+            owner = owners.setdefault(number, business.business_id)
+            if owner != business.business_id:
+                raise ValueError(
+                    f"number {number} belongs to both {owner!r} and {business.business_id!r}"
+                )
+    return owners
+
+
+def load_businesses_file(path: Path) -> list[BusinessProfile]:
+    """A JSON list of profiles (``SWITCHBOARD_BUSINESSES_FILE``), numbers unique across them."""
+    raw = json.loads(path.read_text())
+    if not isinstance(raw, list):
+        raise ValueError(f"{path}: expected a JSON list of businesses")
+    businesses = [BusinessProfile.model_validate(item) for item in raw]
+    number_owners(businesses)
+    return businesses
+
+
+class BusinessLookup(Protocol):
+    """What services read: :class:`BusinessDirectory` or the live, bucket-backed directory."""
+
+    def get(self, business_id: str) -> BusinessProfile | None: ...
+
+    def by_number(self, number: str) -> BusinessProfile | None: ...
+
+    def all(self) -> list[BusinessProfile]: ...
+
+
 class BusinessDirectory:
-    """Looks businesses up by id or by the number that was called."""
+    """Looks businesses up by id or by the number that was called (a fixed list)."""
 
     def __init__(self, businesses: list[BusinessProfile]) -> None:
         self._by_id = {b.business_id: b for b in businesses}
@@ -59,11 +258,13 @@ class BusinessDirectory:
         """Read a JSON list of profiles, or fall back to the embedded demo business."""
         if path is None:
             return cls([DEMO_BUSINESS])
-        raw = json.loads(path.read_text())
-        return cls([BusinessProfile.model_validate(item) for item in raw])
+        return cls(load_businesses_file(path))
 
     def by_number(self, number: str) -> BusinessProfile | None:
         return self._by_number.get(number)
 
     def get(self, business_id: str) -> BusinessProfile | None:
         return self._by_id.get(business_id)
+
+    def all(self) -> list[BusinessProfile]:
+        return sorted(self._by_id.values(), key=lambda b: b.business_id)

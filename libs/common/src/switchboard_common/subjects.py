@@ -26,6 +26,12 @@ KNOWLEDGE_DELETE = f"{ROOT}.knowledge.delete"
 KNOWLEDGE_LIST = f"{ROOT}.knowledge.list"
 #: JetStream key-value bucket holding one record per live call.
 CALLS_BUCKET = "sb_calls"
+#: JetStream key-value bucket of business configurations: key = business id, value = the
+#: ``BusinessProfile`` JSON. Every service watches it (see ``business_store``).
+BUSINESSES_BUCKET = "sb_businesses"
+#: JetStream key-value bucket of phone-number claims: key = the E.164 digits (no "+"), value =
+#: the owning business id. Created atomically, so a number has at most one business.
+BUSINESS_NUMBERS_BUCKET = "sb_business_numbers"
 
 
 def agent_heartbeat(agent_id: str) -> str:

@@ -10,7 +10,8 @@ from openai import AsyncOpenAI
 from prometheus_client import start_http_server
 
 from switchboard_common.bus import connected
-from switchboard_common.business import BusinessDirectory
+from switchboard_common.business_store import open_directory
+from switchboard_common.event_stream import EventStreamSettings, ensure_stream
 from switchboard_common.runtime import run
 from switchboard_common.settings import NatsSettings
 
@@ -31,18 +32,20 @@ async def serve(settings: AgentSettings) -> None:
         api_key=settings.openai_api_key.get_secret_value(), base_url=settings.openai_base_url
     )
     async with connected(NatsSettings(), settings.agent_id) as nc:
+        directory = await open_directory(nc, settings.businesses_file)
+        events = EventStreamSettings()
+        await ensure_stream(
+            nc.jetstream(), events.retention_s, events.replicas, events.duplicate_window_s
+        )
         worker = AgentWorker(
-            settings,
-            nc,
-            BusinessDirectory.load(settings.businesses_file),
-            register_builtin_tools(ToolRegistry()),
-            openai,
+            settings, nc, directory, register_builtin_tools(ToolRegistry()), openai
         )
         await worker.start()
         print(f"AGENT_READY={settings.agent_id}", flush=True)
         await stop.wait()
         log.info("draining: %d calls in progress", len(worker.sessions))
         await worker.stop()
+        await directory.close()
     await openai.close()
 
 

@@ -64,6 +64,13 @@ class AudioLedger:
         length = item.ends_ms[index + 1] - start
         return start + min(max(ms_into_next, 0.0), length)
 
+    def last_seq_of(self, item_id: str) -> int | None:
+        """Sequence number of the item's last chunk so far (None when unknown)."""
+        item = self._items.get(item_id)
+        if item is None or not item.ends_ms:
+            return None
+        return item.first_seq + len(item.ends_ms) - 1
+
     @property
     def last_seq(self) -> int:
         return self.next_seq - 1

@@ -26,6 +26,7 @@ from openai.types.realtime import (
     RealtimeConversationItemAssistantMessage,
     RealtimeConversationItemFunctionCall,
     RealtimeErrorEvent,
+    RealtimeResponseUsage,
     RealtimeServerEvent,
     ResponseCreatedEvent,
     ResponseDoneEvent,
@@ -36,6 +37,8 @@ from pydantic import ValidationError
 from switchboard_common import subjects
 from switchboard_common.audio import BYTES_PER_MS, encode_agent_chunk
 from switchboard_common.business import BusinessProfile
+from switchboard_common.event_stream import CallEventPublisher
+from switchboard_common.events import TokenUsage
 from switchboard_common.messages import (
     CallEnded,
     CallerDtmf,
@@ -57,6 +60,7 @@ from .realtime.link import AudioDelta, RealtimeLink
 from .realtime.session_config import greeting_instructions, session_config
 from .settings import AgentSettings
 from .tools import ToolContext, ToolRegistry, ToolResult
+from .turns import AgentTurns
 
 log = logging.getLogger(__name__)
 
@@ -82,6 +86,12 @@ class CallSession:
         self._gateway_subject = subjects.gateway_control(offer.call_id)
         self._transcript_subject = subjects.transcript(business.business_id, offer.call_id)
         self._ledger = AudioLedger()
+        self._offer = offer
+        self._events = CallEventPublisher(nc.jetstream(), business.business_id, offer.call_id)
+        self._turns = AgentTurns(self._ledger, self._agent_turn_final)
+        self._caller_turns = 0
+        self._usage = TokenUsage()
+        self._started_at: float | None = None
         self._link: RealtimeLink | None = None
         self._subs: list[Subscription] = []
         self._started = asyncio.Event()
@@ -197,6 +207,16 @@ class CallSession:
             log.warning("call %s: Realtime connection closed: %s", self.call_id, exc)
 
     async def _release(self) -> None:
+        self._turns.flush()
+        if self._started_at is not None:
+            self._events.call_ended(
+                duration_s=time.monotonic() - self._started_at,
+                caller_turns=self._caller_turns,
+                agent_turns=self._turns.count,
+                reason=self.end_reason or "ended",
+                usage=self._usage,
+            )
+        await self._events.aclose()
         for sub in self._subs:
             with contextlib.suppress(Exception):
                 await sub.unsubscribe()
@@ -231,11 +251,20 @@ class CallSession:
             log.warning("call %s: unreadable control message: %s", self.call_id, exc)
             return
         if isinstance(event, CallStarted):
+            self._started_at = time.monotonic()
+            self._events.call_started(
+                agent_id=self._settings.agent_id,
+                gateway_id=event.gateway_id,
+                from_number=self._offer.from_number,
+                to_number=self._offer.to_number,
+            )
             self._started.set()
             self._settled.set()
         elif isinstance(event, PlaybackIdle):
             self._idle_through = max(self._idle_through, event.last_chunk)
+            self._turns.played_through(event.last_chunk)
         elif isinstance(event, CallerDtmf):
+            self._events.dtmf(event.digit)
             self._spawn(self._tell_keypress(event.digit))
         elif isinstance(event, CallEnded):
             self.end_reason = event.reason.value
@@ -267,6 +296,8 @@ class CallSession:
         elif isinstance(event, ResponseDoneEvent):
             await self._on_response_done(event)
         elif isinstance(event, ConversationItemInputAudioTranscriptionCompletedEvent):
+            self._caller_turns += 1
+            self._events.caller_turn(event.transcript, event.item_id)
             await self._publish_transcript(Speaker.CALLER, event.transcript, event.item_id)
         elif isinstance(event, RealtimeErrorEvent):
             code = event.error.code or event.error.type
@@ -311,6 +342,7 @@ class CallSession:
         decision = truncation_for(
             self._ledger, item_id, position.last_chunk, position.ms_since_mark
         )
+        self._turns.cut(item_id, decision.audio_end_ms)
         if decision.audio_end_ms is not None:
             await link.truncate(item_id, decision.audio_end_ms)
             log.info(
@@ -352,10 +384,12 @@ class CallSession:
         if response.id == self._active_response:
             self._active_response = None
         interrupted = response.status == "cancelled" or response.id in self._interrupted
+        self._count_usage(response.usage)
         for item in response.output or []:
             if isinstance(item, RealtimeConversationItemAssistantMessage):
                 text = " ".join(c.transcript or c.text or "" for c in item.content).strip()
                 if text:
+                    self._turns.spoken(item.id or "", text)
                     await self._publish_transcript(Speaker.AGENT, text, item.id or "", interrupted)
         runs = self._tool_runs.pop(response.id or "", [])
         if runs:
@@ -371,6 +405,9 @@ class CallSession:
             metrics.TOOL_CALLS.labels(name, str(result.ok).lower()).inc()
             metrics.TOOL_LATENCY.labels(name).observe(result.latency_ms / 1000.0)
             await link.tool_output(call_id, result.output)
+            self._events.tool_called(
+                name, arguments, ok=result.ok, output=result.output, latency_ms=result.latency_ms
+            )
             await self._publish(
                 ToolCallEvent(
                     call_id=self.call_id,
@@ -384,6 +421,26 @@ class CallSession:
             )
         if respond:
             await link.respond()
+
+    def _agent_turn_final(
+        self, text: str, item_id: str, interrupted: bool, played_ms: int | None, produced_ms: int
+    ) -> None:
+        self._events.agent_turn(
+            text,
+            item_id,
+            interrupted=interrupted,
+            played_ms=played_ms,
+            produced_ms=produced_ms,
+        )
+
+    def _count_usage(self, usage: RealtimeResponseUsage | None) -> None:
+        if usage is None:
+            return
+        self._usage = TokenUsage(
+            input_tokens=self._usage.input_tokens + (usage.input_tokens or 0),
+            output_tokens=self._usage.output_tokens + (usage.output_tokens or 0),
+            total_tokens=self._usage.total_tokens + (usage.total_tokens or 0),
+        )
 
     # --- helpers -----------------------------------------------------------------------------
 

@@ -13,7 +13,7 @@ from openai import AsyncOpenAI
 from pydantic import ValidationError
 
 from switchboard_common import subjects
-from switchboard_common.business import BusinessDirectory
+from switchboard_common.business import BusinessLookup
 from switchboard_common.messages import AgentHeartbeat, CallOffer, CallOfferReply
 
 from . import metrics
@@ -32,7 +32,7 @@ class AgentWorker:
         self,
         settings: AgentSettings,
         nc: Client,
-        directory: BusinessDirectory,
+        directory: BusinessLookup,
         tools: ToolRegistry,
         openai: AsyncOpenAI,
     ) -> None:

@@ -8,7 +8,7 @@ import signal
 from contextlib import AsyncExitStack
 
 from switchboard_common.bus import connected
-from switchboard_common.business import BusinessDirectory
+from switchboard_common.business_store import open_directory
 from switchboard_common.runtime import run
 from switchboard_common.serving import AnnouncingServer, bind, server_config
 from switchboard_common.settings import NatsSettings
@@ -51,14 +51,16 @@ async def serve(settings: KnowledgeSettings) -> None:
     async with AsyncExitStack() as stack:
         await backend.start()
         stack.push_async_callback(backend.close)
+        nc = await stack.enter_async_context(connected(NatsSettings(), "knowledge"))
+        directory = await open_directory(nc, settings.businesses_file)
+        stack.push_async_callback(directory.close)
         service = KnowledgeService(
             backend,
             embedder,
-            BusinessDirectory.load(settings.businesses_file),
+            directory,
             settings.chunk_max_tokens,
             settings.chunk_overlap_tokens,
         )
-        nc = await stack.enter_async_context(connected(NatsSettings(), "knowledge"))
         bus = KnowledgeBus(nc, service, settings.max_concurrent_requests)
         await bus.start()
         stack.push_async_callback(bus.stop)

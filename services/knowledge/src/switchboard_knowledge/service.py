@@ -11,7 +11,7 @@ import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 
-from switchboard_common.business import BusinessDirectory
+from switchboard_common.business import BusinessLookup
 from switchboard_common.knowledge import (
     DocumentInfo,
     IngestReply,
@@ -62,7 +62,7 @@ class KnowledgeService:
         self,
         backend: KnowledgeBackend,
         embedder: Embedder,
-        directory: BusinessDirectory,
+        directory: BusinessLookup,
         chunk_max_tokens: int = 200,
         chunk_overlap_tokens: int = 40,
     ) -> None:

@@ -8,14 +8,16 @@ from contextlib import AsyncExitStack, asynccontextmanager
 from fastapi import FastAPI
 
 from switchboard_common.bus import connected
-from switchboard_common.business import BusinessDirectory
+from switchboard_common.business_store import BusinessStore, open_directory
+from switchboard_common.event_stream import EventStreamSettings, ensure_stream
 from switchboard_common.settings import NatsSettings
 
 from .calls.dispatch import Dispatcher
 from .calls.liveness import AgentLiveness
 from .calls.records import CallRecords
 from .context import GatewayContext
-from .routes import health, media, voice
+from .routes import admin, health, media, voice
+from .routes.calls import make_calls_router
 from .settings import GatewaySettings
 from .twilio.signature import SignatureChecker
 
@@ -27,11 +29,19 @@ def create_app(settings: GatewaySettings, nats_settings: NatsSettings | None = N
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         async with AsyncExitStack() as stack:
             nc = await stack.enter_async_context(connected(nats_settings, settings.gateway_id))
+            businesses = await BusinessStore.open(nc)
+            directory = await open_directory(nc, settings.businesses_file, store=businesses)
+            stack.push_async_callback(directory.close)
+            events = EventStreamSettings()
+            await ensure_stream(
+                nc.jetstream(), events.retention_s, events.replicas, events.duplicate_window_s
+            )
             ctx = GatewayContext(
                 settings=settings,
                 nc=nc,
                 records=await CallRecords.open(nc, settings.call_record_ttl_s),
-                directory=BusinessDirectory.load(settings.businesses_file),
+                directory=directory,
+                businesses=businesses,
                 signatures=SignatureChecker(settings.twilio_auth_token.get_secret_value()),
                 dispatcher=Dispatcher(nc, settings.dispatch_timeout_s, settings.dispatch_attempts),
                 liveness=AgentLiveness(settings.agent_missed_beats),
@@ -50,4 +60,11 @@ def create_app(settings: GatewaySettings, nats_settings: NatsSettings | None = N
     app.include_router(voice.router)
     app.include_router(media.router)
     app.include_router(health.router)
+    app.include_router(admin.router)
+    app.include_router(
+        make_calls_router(
+            lambda: app.state.ctx.nc.jetstream(),
+            lambda: settings.admin_token.get_secret_value(),
+        )
+    )
     return app

@@ -13,7 +13,8 @@ from nats.aio.msg import Msg
 from pydantic import ValidationError
 
 from switchboard_common import subjects
-from switchboard_common.business import BusinessDirectory
+from switchboard_common.business import BusinessLookup
+from switchboard_common.business_store import BusinessStore
 from switchboard_common.messages import AgentHeartbeat, EndReason
 
 from .calls.dispatch import Dispatcher
@@ -33,7 +34,8 @@ class GatewayContext:
     settings: GatewaySettings
     nc: Client
     records: CallRecords
-    directory: BusinessDirectory
+    directory: BusinessLookup
+    businesses: BusinessStore
     signatures: SignatureChecker
     dispatcher: Dispatcher
     liveness: AgentLiveness

@@ -10,6 +10,7 @@ from pydantic import AliasChoices, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEV_AUTH_TOKEN = "dev-auth-token"  # noqa: S105 - a known placeholder, refused in production
+DEV_ADMIN_TOKEN = "dev-admin-token"  # noqa: S105 - a known placeholder, refused in production
 
 
 def _default_gateway_id() -> str:
@@ -34,6 +35,10 @@ class GatewaySettings(BaseSettings):
     twilio_auth_token: SecretStr = Field(
         SecretStr(DEV_AUTH_TOKEN),
         validation_alias=AliasChoices("TWILIO_AUTH_TOKEN", "GATEWAY_TWILIO_AUTH_TOKEN"),
+    )
+    admin_token: SecretStr = Field(
+        SecretStr(DEV_ADMIN_TOKEN),
+        description="Bearer token of the admin API (/admin/businesses): GATEWAY_ADMIN_TOKEN.",
     )
     host: str = "127.0.0.1"
     port: int = 8080
@@ -64,6 +69,8 @@ class GatewaySettings(BaseSettings):
         if self.environment != "development":
             if self.twilio_auth_token.get_secret_value() in ("", DEV_AUTH_TOKEN):
                 raise ValueError("TWILIO_AUTH_TOKEN must be set outside development")
+            if self.admin_token.get_secret_value() in ("", DEV_ADMIN_TOKEN):
+                raise ValueError("GATEWAY_ADMIN_TOKEN must be set outside development")
             if not self.public_base_url.startswith("https://"):
                 raise ValueError("PUBLIC_BASE_URL must be https:// outside development")
         return self

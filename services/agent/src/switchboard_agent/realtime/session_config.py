@@ -1,14 +1,94 @@
-"""The Realtime session a business's calls get (GA protocol, μ-law in and out)."""
+"""The Realtime session a business's calls get (GA protocol, μ-law in and out).
+
+Built from the business's whole profile: instructions and language, voice, turn detection,
+``max_output_tokens`` and its tools. Two profile fields have no home in the GA session:
+``temperature`` (the beta session's field is gone from GA) is stored but not sent, and the call
+limits (``max_call_length_s``, ``caller_silence_timeout_s``) belong to the call, not the model.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
-from openai.types.realtime import RealtimeSessionCreateRequestParam
+from openai.types.realtime import (
+    RealtimeAudioInputTurnDetectionParam,
+    RealtimeSessionCreateRequestParam,
+)
+from openai.types.realtime.realtime_audio_input_turn_detection_param import SemanticVad
 
 from switchboard_common.business import BusinessProfile
 
 from ..settings import AgentSettings
+
+#: Names the model reads more reliably than a bare tag; anything else is given as its tag.
+LANGUAGE_NAMES = {
+    "ar": "Arabic",
+    "de": "German",
+    "en": "English",
+    "es": "Spanish",
+    "fr": "French",
+    "hi": "Hindi",
+    "it": "Italian",
+    "ja": "Japanese",
+    "ko": "Korean",
+    "nl": "Dutch",
+    "pl": "Polish",
+    "pt": "Portuguese",
+    "ru": "Russian",
+    "sv": "Swedish",
+    "tr": "Turkish",
+    "zh": "Chinese",
+}
+
+
+def language_label(tag: str) -> str:
+    primary, _, region = tag.partition("-")
+    name = LANGUAGE_NAMES.get(primary)
+    if name is None:
+        return f"the language with BCP 47 tag {tag!r}"
+    return f"{name} ({region})" if region else name
+
+
+def instructions_for(business: BusinessProfile) -> str:
+    """The business's instructions, then the language to speak."""
+    return (
+        f"{business.instructions.rstrip()}\n\n"
+        f"Speak {language_label(business.language)} unless the caller clearly speaks another "
+        "language; then answer in theirs."
+    )
+
+
+def turn_detection(
+    business: BusinessProfile, settings: AgentSettings
+) -> RealtimeAudioInputTurnDetectionParam:
+    """The profile's turn detection; what it leaves out comes from ``AGENT_VAD_*``."""
+    td = business.turn_detection
+    interrupt = td.interrupt_response
+    if interrupt is None:
+        interrupt = settings.interrupt_response
+    if td.type == "semantic_vad":
+        semantic: SemanticVad = {
+            "type": "semantic_vad",
+            "create_response": True,
+            "interrupt_response": interrupt,
+        }
+        if td.eagerness is not None:
+            semantic["eagerness"] = td.eagerness
+        return semantic
+    return {
+        "type": "server_vad",
+        "threshold": settings.vad_threshold if td.threshold is None else td.threshold,
+        "prefix_padding_ms": (
+            settings.vad_prefix_padding_ms if td.prefix_padding_ms is None else td.prefix_padding_ms
+        ),
+        "silence_duration_ms": (
+            settings.vad_silence_duration_ms
+            if td.silence_duration_ms is None
+            else td.silence_duration_ms
+        ),
+        "create_response": True,
+        "interrupt_response": interrupt,
+    }
 
 
 def session_config(
@@ -18,20 +98,17 @@ def session_config(
     return {
         "type": "realtime",
         "model": settings.model,
-        "instructions": business.instructions,
+        "instructions": instructions_for(business),
         "output_modalities": ["audio"],
+        "max_output_tokens": business.max_output_tokens,
         "audio": {
             "input": {
                 "format": {"type": "audio/pcmu"},
-                "transcription": {"model": settings.transcription_model},
-                "turn_detection": {
-                    "type": "server_vad",
-                    "threshold": settings.vad_threshold,
-                    "prefix_padding_ms": settings.vad_prefix_padding_ms,
-                    "silence_duration_ms": settings.vad_silence_duration_ms,
-                    "create_response": True,
-                    "interrupt_response": settings.interrupt_response,
+                "transcription": {
+                    "model": settings.transcription_model,
+                    "language": business.transcription_language,
                 },
+                "turn_detection": turn_detection(business, settings),
             },
             "output": {"format": {"type": "audio/pcmu"}, "voice": business.voice},
         },

@@ -1,0 +1,66 @@
+"""The Realtime session built from a business's whole profile (GA fields only)."""
+
+from __future__ import annotations
+
+from openai.types.realtime import RealtimeSessionCreateRequest
+
+from switchboard_agent.realtime.session_config import (
+    instructions_for,
+    language_label,
+    session_config,
+)
+from switchboard_agent.settings import AgentSettings
+from switchboard_common.business import DEMO_BUSINESS, TurnDetection
+
+SETTINGS = AgentSettings(vad_threshold=0.4, vad_silence_duration_ms=450, interrupt_response=True)
+
+
+def test_the_profile_fills_the_session_and_the_agent_settings_fill_the_gaps() -> None:
+    business = DEMO_BUSINESS.model_copy(
+        update={
+            "voice": "cedar",
+            "max_output_tokens": 256,
+            "language": "it-IT",
+            "temperature": 0.7,
+            "turn_detection": TurnDetection(silence_duration_ms=800, interrupt_response=False),
+        }
+    )
+    config = session_config(business, SETTINGS, [])
+    RealtimeSessionCreateRequest.model_validate(config)  # only fields the GA session has
+    assert "temperature" not in config
+    assert config["max_output_tokens"] == 256
+    assert config["instructions"].startswith(DEMO_BUSINESS.instructions)
+    assert "Speak Italian (IT)" in config["instructions"]
+    audio = config["audio"]
+    assert audio["output"]["voice"] == "cedar"  # type: ignore[typeddict-item]
+    assert audio["input"]["transcription"]["language"] == "it"  # type: ignore[typeddict-item]
+    assert audio["input"]["turn_detection"] == {  # type: ignore[typeddict-item]
+        "type": "server_vad",
+        "threshold": 0.4,
+        "prefix_padding_ms": 300,
+        "silence_duration_ms": 800,
+        "create_response": True,
+        "interrupt_response": False,
+    }
+
+
+def test_semantic_vad() -> None:
+    business = DEMO_BUSINESS.model_copy(
+        update={"turn_detection": TurnDetection(type="semantic_vad", eagerness="high")}
+    )
+    config = session_config(business, SETTINGS, [])
+    RealtimeSessionCreateRequest.model_validate(config)
+    assert config["audio"]["input"]["turn_detection"] == {  # type: ignore[typeddict-item]
+        "type": "semantic_vad",
+        "create_response": True,
+        "interrupt_response": True,
+        "eagerness": "high",
+    }
+    assert session_config(DEMO_BUSINESS, SETTINGS, [])["max_output_tokens"] == "inf"
+
+
+def test_language_labels() -> None:
+    assert language_label("en") == "English"
+    assert language_label("pt-BR") == "Portuguese (BR)"
+    assert language_label("haw") == "the language with BCP 47 tag 'haw'"
+    assert "Speak English" in instructions_for(DEMO_BUSINESS)
