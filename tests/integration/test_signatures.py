@@ -50,7 +50,7 @@ async def test_signature_is_checked_against_the_public_url_not_the_request(
             headers={"X-Twilio-Signature": twilio_signature(token, public, PARAMS)},
         )
         assert response.status_code == 200
-        assert "<Connect>" in response.text
+        assert "<Connect " in response.text
 
 
 @pytest.mark.parametrize("token", ["wrong-token", None])

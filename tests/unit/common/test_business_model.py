@@ -35,6 +35,8 @@ def test_the_demo_business_is_valid_and_versioned() -> None:
         "query_knowledge_base",
         "take_message",
         "get_current_time",
+        "end_call",
+        "transfer_call",
     ]
 
 

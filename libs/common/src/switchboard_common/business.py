@@ -106,7 +106,13 @@ class TurnDetection(BaseModel):
 
 
 def _default_tools() -> list[str]:
-    return ["query_knowledge_base", "take_message", "get_current_time"]
+    return [
+        "query_knowledge_base",
+        "take_message",
+        "get_current_time",
+        "end_call",
+        "transfer_call",
+    ]
 
 
 class BusinessProfile(BaseModel):

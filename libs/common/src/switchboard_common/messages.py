@@ -99,6 +99,7 @@ class PlaybackIdle(BusMessage):
 class EndReason(StrEnum):
     CALLER_HUNG_UP = "caller_hung_up"
     AGENT_HUNG_UP = "agent_hung_up"
+    TRANSFERRED = "transferred"
     AGENT_LOST = "agent_lost"
     GATEWAY_SHUTDOWN = "gateway_shutdown"
     STREAM_ERROR = "stream_error"
@@ -153,7 +154,18 @@ class HangUp(BusMessage):
     after_playback: bool = True
 
 
-GatewayControl = Annotated[ClearPlayback | HangUp, Field(discriminator="type")]
+class TransferCall(BusMessage):
+    """The agent hands the caller to a person: once its last words have played, the stream
+    ends and Twilio dials ``to_number`` (answered at the <Connect> action URL)."""
+
+    type: Literal["call.transfer"] = "call.transfer"
+    call_id: CallId
+    to_number: str = Field(pattern=r"^\+[1-9][0-9]{6,14}$")
+    reason: str = ""
+    after_playback: bool = True
+
+
+GatewayControl = Annotated[ClearPlayback | HangUp | TransferCall, Field(discriminator="type")]
 gateway_control_adapter: TypeAdapter[GatewayControl] = TypeAdapter(GatewayControl)
 
 
@@ -232,3 +244,4 @@ class CallRecord(BusMessage):
     to_number: str = ""
     started_at: datetime = Field(default_factory=utc_now)
     ended_reason: EndReason | None = None
+    transfer_to: str | None = None

@@ -51,6 +51,7 @@ from switchboard_common.messages import (
     Speaker,
     ToolCallEvent,
     TranscriptEvent,
+    TransferCall,
     agent_control_adapter,
 )
 
@@ -60,7 +61,11 @@ from .realtime.link import AudioDelta, RealtimeLink
 from .realtime.session_config import greeting_instructions, session_config
 from .settings import AgentSettings
 from .tools import ToolContext, ToolRegistry, ToolResult
+from .tools.telephony import ExitKind
 from .turns import AgentTurns
+
+MAX_LENGTH_GOODBYE = "We've reached the time limit for this call. Thank you for calling, goodbye!"
+SILENCE_GOODBYE = "I haven't heard anything for a while, so I'll end the call now. Goodbye!"
 
 log = logging.getLogger(__name__)
 
@@ -81,7 +86,7 @@ class CallSession:
         self._nc = nc
         self._openai = openai
         self._tools = tools
-        self._tool_ctx = ToolContext(call_id=offer.call_id, business=business, nc=nc)
+        self._tool_ctx = ToolContext(call_id=offer.call_id, business=business, nc=nc, control=self)
         self._audio_subject = subjects.agent_audio(offer.call_id)
         self._gateway_subject = subjects.gateway_control(offer.call_id)
         self._transcript_subject = subjects.transcript(business.business_id, offer.call_id)
@@ -92,6 +97,9 @@ class CallSession:
         self._caller_turns = 0
         self._usage = TokenUsage()
         self._started_at: float | None = None
+        self._exit: tuple[ExitKind, str, str | None] | None = None
+        self._exit_sent = False
+        self._last_activity = time.monotonic()
         self._link: RealtimeLink | None = None
         self._subs: list[Subscription] = []
         self._started = asyncio.Event()
@@ -178,8 +186,9 @@ class CallSession:
         pump = asyncio.create_task(self._pump(link), name=f"pump-{self.call_id}")
         ended = asyncio.create_task(self._ended.wait())
         watchdog = asyncio.create_task(self._watch_media())
+        limits = asyncio.create_task(self._watch_limits())
         await asyncio.wait({pump, ended, watchdog}, return_when=asyncio.FIRST_COMPLETED)
-        for task in (pump, ended, watchdog):
+        for task in (pump, ended, watchdog, limits):
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
@@ -195,6 +204,55 @@ class CallSession:
                 log.warning("call %s: no caller audio for %.0f s, ending", self.call_id, quiet)
                 return
             await asyncio.sleep(min(1.0, timeout - quiet + 0.01))
+
+    async def _watch_limits(self) -> None:
+        """The business's limits end a call politely: the agent says goodbye, then hangs up.
+        Caller silence counts only while the agent is quiet too (nothing playing or coming)."""
+        started = time.monotonic()
+        while self._exit is None:
+            await asyncio.sleep(1.0)
+            now = time.monotonic()
+            agent_quiet = (
+                self._active_response is None and self._ledger.last_seq <= self._idle_through
+            )
+            if now - started >= self.business.max_call_length_s:
+                await self._goodbye(MAX_LENGTH_GOODBYE, "max_call_length")
+            elif (
+                agent_quiet and now - self._last_activity >= self.business.caller_silence_timeout_s
+            ):
+                await self._goodbye(SILENCE_GOODBYE, "caller_silence")
+
+    async def _goodbye(self, words: str, reason: str) -> None:
+        link = self._link
+        if link is None or self._active_response is not None:
+            return  # try again on the next tick
+        log.info("call %s: ending (%s)", self.call_id, reason)
+        self.request_exit("hang_up", reason)
+        await link.respond(f'Say exactly: "{words}"')
+
+    def request_exit(self, kind: ExitKind, reason: str, to_number: str | None = None) -> None:
+        """Called by the end_call/transfer_call tools and the limits: leave after the next
+        reply has been spoken (see :meth:`_leave`)."""
+        if self._exit is None:
+            self._exit = (kind, reason, to_number)
+
+    async def _leave(self) -> None:
+        """Ask the gateway to end (or transfer) the call once the last words have played."""
+        if self._exit is None or self._exit_sent:
+            return
+        self._exit_sent = True
+        kind, reason, to_number = self._exit
+        self.end_reason = "transferred" if kind == "transfer" else f"agent_hung_up:{reason}"
+        command: HangUp | TransferCall
+        if kind == "transfer" and to_number:
+            command = TransferCall(call_id=self.call_id, to_number=to_number, reason=reason)
+            self._events.transfer(to_number, ok=True, reason=reason)
+        else:
+            command = HangUp(call_id=self.call_id, reason=reason, after_playback=True)
+        try:
+            await self._nc.publish(self._gateway_subject, command.to_bytes())
+        except Exception as exc:
+            log.warning("call %s: could not ask the gateway to end the call: %s", self.call_id, exc)
 
     async def _pump(self, link: RealtimeLink) -> None:
         from websockets.exceptions import ConnectionClosed
@@ -264,6 +322,7 @@ class CallSession:
             self._idle_through = max(self._idle_through, event.last_chunk)
             self._turns.played_through(event.last_chunk)
         elif isinstance(event, CallerDtmf):
+            self._last_activity = time.monotonic()
             self._events.dtmf(event.digit)
             self._spawn(self._tell_keypress(event.digit))
         elif isinstance(event, CallEnded):
@@ -286,8 +345,10 @@ class CallSession:
         if isinstance(event, AudioDelta):
             await self._on_audio(event)
         elif isinstance(event, InputAudioBufferSpeechStartedEvent):
+            self._last_activity = time.monotonic()
             await self._barge_in()
         elif isinstance(event, InputAudioBufferSpeechStoppedEvent):
+            self._last_activity = time.monotonic()
             self._speech_stopped_at = time.perf_counter()
         elif isinstance(event, ResponseCreatedEvent):
             self._active_response = event.response.id
@@ -311,6 +372,7 @@ class CallSession:
         if self._speech_stopped_at is not None:
             metrics.TURN_LATENCY.observe(time.perf_counter() - self._speech_stopped_at)
             self._speech_stopped_at = None
+        self._last_activity = time.monotonic()
         seq = self._ledger.record(delta.item_id, len(delta.audio))
         await self._nc.publish(self._audio_subject, encode_agent_chunk(seq, delta.audio))
         metrics.FRAMES_OUT.inc()
@@ -394,6 +456,8 @@ class CallSession:
         runs = self._tool_runs.pop(response.id or "", [])
         if runs:
             self._spawn(self._answer_tools(runs, respond=response.status == "completed"))
+        elif self._exit is not None:
+            await self._leave()  # the last words are out: end the call once they have played
 
     async def _answer_tools(
         self, runs: list[asyncio.Task[tuple[str, str, str, ToolResult]]], respond: bool
@@ -421,6 +485,8 @@ class CallSession:
             )
         if respond:
             await link.respond()
+        elif self._exit is not None:
+            await self._leave()
 
     def _agent_turn_final(
         self, text: str, item_id: str, interrupted: bool, played_ms: int | None, produced_ms: int

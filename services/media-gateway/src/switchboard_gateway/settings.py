@@ -80,6 +80,11 @@ class GatewaySettings(BaseSettings):
         return self.public_base_url.rstrip("/") + "/twilio/voice"
 
     @property
+    def stream_ended_url(self) -> str:
+        """The <Connect> action URL: Twilio asks it what to do once the stream has ended."""
+        return self.public_base_url.rstrip("/") + "/twilio/stream-ended"
+
+    @property
     def media_url(self) -> str:
         """The Stream URL in our TwiML, which Twilio also signs on the upgrade."""
         base = self.public_base_url.rstrip("/")

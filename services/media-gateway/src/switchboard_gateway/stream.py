@@ -27,6 +27,7 @@ from switchboard_common.messages import (
     HangUp,
     PlaybackIdle,
     PlaybackPosition,
+    TransferCall,
     gateway_control_adapter,
 )
 
@@ -70,13 +71,14 @@ class MediaStreamSession:
         self._ended = False
         self._end_lock = asyncio.Lock()
         self._idle = asyncio.Event()
+        self._transfer_to: str | None = None
         self._loop = asyncio.get_running_loop()
         self._mark_interval_ms = ctx.settings.mark_interval_ms
         self._unmarked_ms = 0
         self._marked = -1
         self._last_chunk_at = 0.0
         self._tail_timer: asyncio.TimerHandle | None = None
-        self._marking: set[asyncio.Task[None]] = set()
+        self._background: set[asyncio.Task[None]] = set()
 
     async def run(self) -> None:
         try:
@@ -230,8 +232,8 @@ class MediaStreamSession:
             self._tail_timer = self._loop.call_later(TAIL_MARK_S - quiet_for, self._mark_tail)
             return
         task = self._loop.create_task(self._mark(last))
-        self._marking.add(task)
-        task.add_done_callback(self._marking.discard)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
 
     async def _on_control(self, msg: Msg) -> None:
         try:
@@ -241,8 +243,14 @@ class MediaStreamSession:
             return
         if isinstance(command, ClearPlayback):
             await self._clear(msg)
-        elif isinstance(command, HangUp):
-            await self._hang_up(command)
+        elif isinstance(command, HangUp | TransferCall):
+            # Not inline: ending unsubscribes this very subscription, which would cancel the
+            # callback running it halfway through.
+            task = self._loop.create_task(
+                self._hang_up(command) if isinstance(command, HangUp) else self._transfer(command)
+            )
+            self._background.add(task)
+            task.add_done_callback(self._background.discard)
 
     async def _clear(self, msg: Msg) -> None:
         chunks_sent = self._playback.chunks_sent
@@ -263,14 +271,27 @@ class MediaStreamSession:
             await msg.respond(position.to_bytes())
 
     async def _hang_up(self, command: HangUp) -> None:
-        """End the stream for the agent; with ``after_playback``, once the caller heard it all."""
+        """End the stream for the agent; with ``after_playback``, once the caller heard it all.
+        Twilio then asks our <Connect> action URL, which hangs up."""
         log.info("call %s: agent hangs up (%s)", self.call_id, command.reason)
-        if command.after_playback and not self._playback.idle:
+        if command.after_playback:
+            await self._until_played()
+        await self.end(EndReason.AGENT_HUNG_UP)
+
+    async def _transfer(self, command: TransferCall) -> None:
+        """Like a hang-up, but the call's record names a number: the action URL dials it."""
+        log.info("call %s: transfer to %s (%s)", self.call_id, command.to_number, command.reason)
+        if command.after_playback:
+            await self._until_played()
+        self._transfer_to = command.to_number
+        await self.end(EndReason.TRANSFERRED)
+
+    async def _until_played(self) -> None:
+        if not self._playback.idle:
             self._idle.clear()
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(HANGUP_PLAYBACK_WAIT_S):
                     await self._idle.wait()
-        await self.end(EndReason.AGENT_HUNG_UP)
 
     # --- the end ---------------------------------------------------------------------------
 
@@ -307,6 +328,7 @@ class MediaStreamSession:
                     agent_id=self.agent_id or None,
                     stream_sid=self._stream_sid,
                     ended_reason=reason,
+                    transfer_to=self._transfer_to,
                 )
             )
             log.info("call %s: ended (%s)", self.call_id, reason.value)

@@ -6,6 +6,7 @@
            {"say": "Wait", "wav": "w.wav", "after": {"barge_in_ms": 600}},
            {"dtmf": "1", "after": "now"},
            {"expect_hangup": true},                               // the agent ends the call
+           {"expect_transfer": "+15551234567"},                   // ... or transfers it
            {"hangup": true}]}
 ```
 
@@ -13,6 +14,11 @@
 has been quiet ``quiet_ms`` with all marks back; then ``pause_ms``), ``"now"``,
 ``{"barge_in_ms": N}`` (N ms after the agent's current reply started playing) or
 ``{"delay_ms": N}``. WAV paths are relative to the scenario file.
+
+``expect_hangup`` and ``expect_transfer`` (last turn only) wait for the gateway to close the
+stream; the TwiML Twilio then follows (the ``<Connect action>`` answer, or the verbs after
+``<Connect>``) must end the call (``<Hangup/>``, or running out of verbs) or ``<Dial>`` exactly
+that number, respectively.
 """
 
 from __future__ import annotations
@@ -56,17 +62,26 @@ After = AgentDone | Now | BargeIn | Delay
 class Turn:
     """One caller action. ``kind`` says which of ``utterance`` / ``digits`` applies."""
 
-    kind: Literal["say", "dtmf", "hangup", "expect_hangup"]
+    kind: Literal["say", "dtmf", "hangup", "expect_hangup", "expect_transfer"]
     after: After = field(default_factory=AgentDone)
     text: str = ""
     utterance: Utterance | None = None
     digits: str = ""
+    #: expect_transfer: the number the agent must ``<Dial>``.
+    number: str = ""
+
+    @property
+    def expects_end(self) -> bool:
+        """The caller waits for the agent to end the call (hang up or transfer)."""
+        return self.kind in ("expect_hangup", "expect_transfer")
 
     def describe(self) -> str:
         if self.kind == "say":
             return f"say {self.text!r}"
         if self.kind == "dtmf":
             return f"press {self.digits}"
+        if self.kind == "expect_transfer":
+            return f"expect transfer to {self.number}"
         return self.kind.replace("_", " ")
 
 
@@ -97,7 +112,7 @@ class Scenario:
         if not turns:
             raise ScenarioError("a scenario needs at least one turn")
         for i, t in enumerate(turns[:-1]):
-            if t.kind in ("hangup", "expect_hangup"):
+            if t.kind == "hangup" or t.expects_end:
                 raise ScenarioError(f"turn {i + 1}: {t.kind} must be the last turn")
         try:
             return cls(
@@ -152,4 +167,11 @@ def _parse_turn(raw: Any, index: int, base_dir: Path) -> Turn:
         return Turn("hangup", after)
     if raw.get("expect_hangup") is True:
         return Turn("expect_hangup", after if "after" in raw else Now())
-    raise ScenarioError(f"{where}: expected one of say+wav, dtmf, hangup, expect_hangup")
+    if "expect_transfer" in raw:
+        number = raw["expect_transfer"]
+        if not isinstance(number, str) or not number.strip():
+            raise ScenarioError(f"{where}: expect_transfer must be the number to be dialed")
+        return Turn("expect_transfer", after if "after" in raw else Now(), number=number.strip())
+    raise ScenarioError(
+        f"{where}: expected one of say+wav, dtmf, hangup, expect_hangup, expect_transfer"
+    )

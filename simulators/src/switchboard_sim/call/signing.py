@@ -7,7 +7,7 @@ gateway instead, so it must sign one URL and dial another.
 from __future__ import annotations
 
 import secrets
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import SplitResult, urljoin, urlsplit, urlunsplit
 
 from twilio.request_validator import RequestValidator
 
@@ -49,9 +49,33 @@ def map_stream_url(stream_url: str, public_base_url: str, gateway_url: str) -> s
             f"<Stream url> host {target.netloc!r} is not the public host {public.netloc!r}"
         )
     scheme = "wss" if gateway.scheme == "https" else "ws"
-    path = target.path
+    return urlunsplit(
+        (scheme, gateway.netloc, _gateway_path(target.path, public, gateway), target.query, "")
+    )
+
+
+def map_http_url(url: str, public_base_url: str, gateway_url: str) -> str:
+    """Turn an absolute ``https://public-host/path?q`` from TwiML into the gateway's address."""
+    target = urlsplit(url)
+    public = urlsplit(public_base_url)
+    gateway = urlsplit(gateway_url)
+    if target.scheme not in ("http", "https"):
+        raise UrlMapError(f"{url!r} is not an http(s) URL")
+    if target.netloc.lower() != public.netloc.lower():
+        raise UrlMapError(
+            f"{url!r}: host {target.netloc!r} is not the public host {public.netloc!r}"
+        )
+    path = _gateway_path(target.path, public, gateway)
+    return urlunsplit((gateway.scheme, gateway.netloc, path, target.query, ""))
+
+
+def resolve_url(url: str, base: str) -> str:
+    """A TwiML URL attribute, absolute or relative to the document's URL (the voice webhook)."""
+    return urljoin(base, url)
+
+
+def _gateway_path(path: str, public: SplitResult, gateway: SplitResult) -> str:
     prefix = public.path.rstrip("/")
     if prefix and path.startswith(prefix + "/"):
         path = path[len(prefix) :]  # the public base carries a prefix the gateway does not see
-    path = gateway.path.rstrip("/") + path
-    return urlunsplit((scheme, gateway.netloc, path, target.query, ""))
+    return gateway.path.rstrip("/") + path

@@ -2,7 +2,8 @@
 
 Order of events mirrors Twilio: signed voice webhook → TwiML → ``<Connect><Stream>`` (signed
 websocket upgrade, media at real time, caller script) → if the gateway closes the stream, the
-TwiML verbs after ``<Connect>``; if the caller hangs up, ``stop`` and nothing more.
+``<Connect action>`` URL (signed like the webhook) and the TwiML it answers, or without an action
+the TwiML verbs after ``<Connect>``; if the caller hangs up, ``stop`` and nothing more.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import statistics
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
+from urllib.parse import urlencode, urlsplit
 
 import httpx
 from websockets.exceptions import InvalidStatus, WebSocketException
@@ -21,11 +23,19 @@ from switchboard_common.messages import CallEvent
 
 from .audio import write_ulaw_wav
 from .scenario import AgentDone, BargeIn, Delay, Now, Scenario, Turn
-from .signing import SIGNATURE_HEADER, UrlMapError, join_url, map_stream_url, new_sid
+from .signing import (
+    SIGNATURE_HEADER,
+    UrlMapError,
+    join_url,
+    map_http_url,
+    map_stream_url,
+    new_sid,
+    resolve_url,
+)
 from .signing import twilio_signature as sign
 from .stream import CallClock, LogFn, StreamClosed, TurnLatency, TwilioMediaStream
 from .transcript import TranscriptFollower, describe_event
-from .twiml import ConnectStream, Hangup, Pause, Reject, Say, TwimlError, parse_twiml
+from .twiml import ConnectStream, Dial, Hangup, Pause, Reject, Say, TwimlError, Verb, parse_twiml
 
 
 class CallFailed(Exception):
@@ -90,6 +100,11 @@ class CallResult:
     closed_by: Literal["caller", "gateway", ""] = ""
     said_after_close: list[str] = field(default_factory=list)
     twiml_hangup: bool = False
+    #: The ``<Connect action>`` URL requested after the stream (public form), and its HTTP status.
+    action_url: str | None = None
+    action_status: int | None = None
+    #: The number a ``<Dial>`` transferred the call to.
+    dialed: str | None = None
     transcript: list[CallEvent] = field(default_factory=list)
     recording: bytes | None = None
     duration_s: float = 0.0
@@ -124,8 +139,12 @@ class CallResult:
             f"{len(self.marks_echoed)} echoed",
             f"turn latency: {n} turns" + (f", p50 {p50:.0f} ms, max {worst:.0f} ms" if n else ""),
         ]
+        if self.action_url is not None:
+            lines.append(f"<Connect action> {self.action_url}: HTTP {self.action_status}")
         if self.said_after_close:
             lines.append("said after the stream: " + " | ".join(self.said_after_close))
+        if self.dialed is not None:
+            lines.append(f"transferred to {self.dialed}")
         lines.extend(f"error: {e}" for e in self.errors)
         lines.append("RESULT: " + ("OK" if self.ok else "FAILED"))
         return "\n".join(lines)
@@ -186,35 +205,57 @@ class CallSimulator:
 
     # --- webhook and TwiML -----------------------------------------------------------------
 
-    async def _call(self, scenario: Scenario, result: CallResult) -> None:
+    def _call_params(self, status: str) -> dict[str, str]:
         cfg = self.config
-        params = {
+        return {
             "AccountSid": cfg.account_sid,
             "ApiVersion": "2010-04-01",
             "CallSid": cfg.call_sid,
-            "CallStatus": "ringing",
+            "CallStatus": status,
             "Called": cfg.to_number,
             "Caller": cfg.from_number,
             "Direction": "inbound",
             "From": cfg.from_number,
             "To": cfg.to_number,
         }
-        public_url = join_url(cfg.public_base_url, cfg.voice_path)
+
+    async def _twilio_request(
+        self, method: str, public_url: str, target: str, params: dict[str, str]
+    ) -> httpx.Response:
+        """Request ``target`` as Twilio requests ``public_url``: signed over the public URL.
+
+        POST signs the URL plus the form params; GET puts the params in the query string and
+        signs the whole URL.
+        """
+        cfg = self.config
         token = cfg.auth_token + "-wrong" if cfg.bad_signature else cfg.auth_token
-        headers = {
-            SIGNATURE_HEADER: sign(token, public_url, params),
-            "User-Agent": "TwilioProxy/1.1",
-            "Accept": "*/*",
-        }
-        self._log(f"calling {cfg.to_number} from {cfg.from_number} ({cfg.call_sid})")
+        if method == "GET":
+            query = urlencode(params)
+            public_url += ("&" if urlsplit(public_url).query else "?") + query
+            target += ("&" if urlsplit(target).query else "?") + query
+            signature = sign(token, public_url, {})
+        else:
+            signature = sign(token, public_url, params)
+        headers = {SIGNATURE_HEADER: signature, "User-Agent": "TwilioProxy/1.1", "Accept": "*/*"}
         client = cfg.http_client or httpx.AsyncClient(timeout=cfg.http_timeout_s)
         try:
-            resp = await client.post(
-                join_url(cfg.gateway_url, cfg.voice_path), data=params, headers=headers
-            )
+            if method == "GET":
+                return await client.get(target, headers=headers)
+            return await client.post(target, data=params, headers=headers)
         finally:
             if cfg.http_client is None:
                 await client.aclose()
+
+    async def _call(self, scenario: Scenario, result: CallResult) -> None:
+        cfg = self.config
+        public_url = join_url(cfg.public_base_url, cfg.voice_path)
+        self._log(f"calling {cfg.to_number} from {cfg.from_number} ({cfg.call_sid})")
+        resp = await self._twilio_request(
+            "POST",
+            public_url,
+            join_url(cfg.gateway_url, cfg.voice_path),
+            self._call_params("ringing"),
+        )
         result.webhook_status = resp.status_code
         result.twiml = resp.text
         if cfg.bad_signature:
@@ -230,30 +271,121 @@ class CallSimulator:
         except TwimlError as exc:
             raise CallFailed(f"bad TwiML: {exc}") from exc
 
-        connected_at = -1
         for index, verb in enumerate(verbs):
-            if isinstance(verb, Say):
-                self._log(f"twiml <Say>: {verb.text}")
-                if connected_at >= 0:
-                    result.said_after_close.append(verb.text)
-            elif isinstance(verb, Pause):
-                self._log(f"twiml <Pause> {verb.seconds:g} s")
-                await self.clock.sleep(verb.seconds)
-            elif isinstance(verb, Hangup):
-                self._log("twiml <Hangup>: call ends")
-                result.twiml_hangup = True
-                break
-            elif isinstance(verb, Reject):
-                self._log(f"twiml <Reject>: {verb.reason}")
-                break
-            elif isinstance(verb, ConnectStream):
-                if connected_at >= 0:
-                    raise CallFailed("a second <Connect><Stream> is not supported")
-                connected_at = index
+            if isinstance(verb, ConnectStream):
                 if await self._connect(verb, scenario, result) == "caller":
                     return  # the caller hung up: Twilio runs no more TwiML
-        if connected_at < 0:
-            raise CallFailed("the TwiML ended the call without <Connect><Stream>")
+                await self._after_stream(verb, verbs[index + 1 :], public_url, scenario, result)
+                return
+            if await self._follow(verb, result, after_stream=False):
+                break
+        raise CallFailed("the TwiML ended the call without <Connect><Stream>")
+
+    async def _follow(self, verb: Verb, result: CallResult, *, after_stream: bool) -> bool:
+        """Run one verb other than ``<Connect>``; True when it ends the call."""
+        if isinstance(verb, Say):
+            self._log(f"twiml <Say>: {verb.text}")
+            if after_stream:
+                result.said_after_close.append(verb.text)
+        elif isinstance(verb, Pause):
+            self._log(f"twiml <Pause> {verb.seconds:g} s")
+            await self.clock.sleep(verb.seconds)
+        elif isinstance(verb, Hangup):
+            self._log("twiml <Hangup>: call ends")
+            result.twiml_hangup = True
+            return True
+        elif isinstance(verb, Reject):
+            self._log(f"twiml <Reject>: {verb.reason}")
+            return True
+        elif isinstance(verb, Dial):
+            self._log(f"twiml <Dial>: {verb.number} (call transferred)")
+            result.dialed = verb.number
+            return True
+        else:
+            raise CallFailed("a second <Connect><Stream> is not supported")
+        return False
+
+    async def _after_stream(
+        self,
+        verb: ConnectStream,
+        rest: list[Verb],
+        document_url: str,
+        scenario: Scenario,
+        result: CallResult,
+    ) -> None:
+        """The gateway closed the stream: Twilio requests ``<Connect action>`` and follows its
+        TwiML, or without an action goes on with the verbs after ``<Connect>``. Then the
+        scenario's remaining turn decides whether this ending was the expected one."""
+        followed = False
+        try:
+            if verb.action is not None:
+                rest = await self._request_action(verb, document_url, result)
+            for after in rest:
+                if await self._follow(after, result, after_stream=True):
+                    break
+            followed = True
+        finally:
+            self._check_ending(scenario, result, followed)
+
+    async def _request_action(
+        self, verb: ConnectStream, document_url: str, result: CallResult
+    ) -> list[Verb]:
+        cfg = self.config
+        assert verb.action is not None
+        url = resolve_url(verb.action, document_url)
+        result.action_url = url
+        try:
+            target = map_http_url(url, cfg.public_base_url, cfg.gateway_url)
+        except UrlMapError as exc:
+            raise CallFailed(f"<Connect action>: {exc}") from exc
+        self._log(f"<Connect action>: {verb.method} {url}")
+        resp = await self._twilio_request(
+            verb.method, url, target, self._call_params("in-progress")
+        )
+        result.action_status = resp.status_code
+        if resp.status_code != 200:
+            raise CallFailed(
+                f"<Connect action> {url} answered HTTP {resp.status_code}: {resp.text[:200]}"
+            )
+        try:
+            return parse_twiml(resp.text)
+        except TwimlError as exc:
+            raise CallFailed(f"bad TwiML from the <Connect action> {url}: {exc}") from exc
+
+    def _check_ending(self, scenario: Scenario, result: CallResult, followed: bool) -> None:
+        """After a gateway-closed stream: was that the end the scenario expected?"""
+        turns = scenario.turns
+        done = result.turns_completed
+        if done and turns[done - 1].expects_end:
+            number, turn = done, turns[done - 1]
+        elif done < len(turns) and turns[done].expects_end:
+            number, turn = done + 1, turns[done]  # closed just before the turn began
+        elif done < len(turns):
+            pending = turns[done]
+            msg = (
+                f"gateway closed the stream before turn {done + 1} ({pending.describe()}) was done"
+            )
+            if followed:
+                msg += (
+                    f"; the call was then transferred to {result.dialed}"
+                    if result.dialed is not None
+                    else "; the call then ended"
+                )
+            result.errors.append(msg)
+            return
+        else:
+            return
+        if not followed:
+            return  # the TwiML after the stream failed: that error says it all
+        what = f"turn {number} ({turn.describe()})"
+        if turn.kind == "expect_hangup" and result.dialed is not None:
+            result.errors.append(f"{what}: the call was transferred to {result.dialed} instead")
+        elif turn.kind == "expect_transfer" and result.dialed is None:
+            result.errors.append(f"{what}: the call ended without a <Dial>")
+        elif turn.kind == "expect_transfer" and result.dialed != turn.number:
+            result.errors.append(f"{what}: <Dial> transferred the call to {result.dialed}")
+        else:
+            result.turns_completed = number
 
     # --- the media stream --------------------------------------------------------------------
 
@@ -315,12 +447,6 @@ class CallSimulator:
         await stream.wait_closed(5)
         result.closed_by = "gateway"
         self._log(f"gateway closed the stream (code {stream.close_code} {stream.close_reason!r})")
-        nxt = result.turns_completed + 1
-        if nxt <= len(scenario.turns) and scenario.turns[nxt - 1].kind != "expect_hangup":
-            result.errors.append(
-                f"gateway closed the stream before turn {nxt} "
-                f"({scenario.turns[nxt - 1].describe()}) was done"
-            )
         return "gateway"
 
     async def _run_turns(
@@ -340,8 +466,11 @@ class CallSimulator:
                     await stream.send_dtmf(digit)
                 ref = self.clock.now()
                 stream.arm_latency(number, ref)
-            elif turn.kind == "expect_hangup":
-                self._log(f"turn {number}: waiting for the agent to hang up")
+            elif turn.expects_end:
+                self._log(
+                    f"turn {number}: waiting for the agent to "
+                    + ("hang up" if turn.kind == "expect_hangup" else f"transfer to {turn.number}")
+                )
                 try:
                     await stream.wait_closed(self.clock.wall(scenario.agent_timeout_s))
                 except TimeoutError:

@@ -1,7 +1,9 @@
 """The slice of TwiML a media-streaming voice app answers with, parsed into verbs to follow.
 
 Twilio runs the verbs in order; ``<Connect><Stream>`` blocks until the websocket closes, then the
-verbs after it run. Anything else this simulator cannot follow is reported, not ignored.
+verbs after it run — unless ``<Connect action="URL">`` is set: then Twilio requests that URL and
+follows the TwiML it answers instead. ``<Dial>`` transfers the call to a number. Anything else this
+simulator cannot follow is reported, not ignored.
 """
 
 from __future__ import annotations
@@ -35,12 +37,21 @@ class Reject:
 
 
 @dataclass(frozen=True, slots=True)
+class Dial:
+    number: str
+
+
+@dataclass(frozen=True, slots=True)
 class ConnectStream:
     url: str
     parameters: dict[str, str] = field(default_factory=dict)
+    #: ``<Connect action>``: requested when the stream ends; its TwiML replaces the rest.
+    action: str | None = None
+    #: ``<Connect method>``: how the action URL is requested, ``POST`` (default) or ``GET``.
+    method: str = "POST"
 
 
-Verb = Say | Pause | Hangup | Reject | ConnectStream
+Verb = Say | Pause | Hangup | Reject | Dial | ConnectStream
 
 
 def parse_twiml(text: str) -> list[Verb]:
@@ -61,6 +72,8 @@ def parse_twiml(text: str) -> list[Verb]:
             verbs.append(Hangup())
         elif el.tag == "Reject":
             verbs.append(Reject(el.get("reason", "rejected")))
+        elif el.tag == "Dial":
+            verbs.append(_parse_dial(el))
         elif el.tag == "Connect":
             verbs.append(_parse_connect(el))
         else:
@@ -68,7 +81,28 @@ def parse_twiml(text: str) -> list[Verb]:
     return verbs
 
 
+def _parse_dial(el: ET.Element) -> Dial:
+    """``<Dial>+1555…</Dial>`` or ``<Dial><Number>+1555…</Number></Dial>`` (one number)."""
+    nested = list(el)
+    if nested:
+        if (el.text or "").strip():
+            raise TwimlError("<Dial> holds both a number and nested nouns")
+        if len(nested) != 1 or nested[0].tag != "Number":
+            tags = ", ".join(f"<{n.tag}>" for n in nested)
+            raise TwimlError(f"<Dial> must hold one number or one <Number>, got {tags}")
+        number = (nested[0].text or "").strip()
+    else:
+        number = (el.text or "").strip()
+    if not number:
+        raise TwimlError("<Dial> has no number to dial")
+    return Dial(number)
+
+
 def _parse_connect(el: ET.Element) -> ConnectStream:
+    action = el.get("action") or None
+    method = el.get("method", "POST").upper()
+    if method not in ("GET", "POST"):
+        raise TwimlError(f"<Connect method> must be GET or POST, got {method!r}")
     streams = list(el)
     if len(streams) != 1 or streams[0].tag != "Stream":
         raise TwimlError("<Connect> must hold exactly one <Stream>")
@@ -84,4 +118,4 @@ def _parse_connect(el: ET.Element) -> ConnectStream:
         if not name:
             raise TwimlError("<Parameter> without a name")
         params[name] = p.get("value", "")
-    return ConnectStream(url=url, parameters=params)
+    return ConnectStream(url=url, parameters=params, action=action, method=method)

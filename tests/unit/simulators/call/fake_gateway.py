@@ -122,10 +122,31 @@ Agent = Callable[[AgentSession], Awaitable[None]]
 
 
 @dataclass
+class ActionRequest:
+    """One request to the ``<Connect action>`` URL: how it came and whether it was signed."""
+
+    method: str
+    url: str  # the public URL it was signed for (with the query string)
+    params: dict[str, str]  # the form (POST) or query (GET) params
+    signature_ok: bool
+    stream_was_closed: bool  # the media stream had ended when the action was requested
+
+
+ACTION_PATH = "/twilio/connect-action"
+
+
+@dataclass
 class FakeGateway:
     url: str = ""
     agent: Agent | None = None
     twiml_after: str = f"<Say>{GOODBYE}</Say><Hangup/>"
+    #: ``<Connect action>`` / ``method`` attributes (None: left out, Twilio's defaults apply).
+    connect_action: str | None = None
+    connect_method: str | None = None
+    #: What the action URL (served at ACTION_PATH) answers once the signature checks out.
+    action_status: int = 200
+    action_twiml: str = "<Response><Hangup/></Response>"
+    actions: list[ActionRequest] = field(default_factory=list)
     parameters: dict[str, str] = field(
         default_factory=lambda: {"call_id": "", "business_id": "biz-1"}
     )
@@ -150,11 +171,36 @@ class FakeGateway:
             ps = "".join(
                 f"<Parameter name={quoteattr(k)} value={quoteattr(v)}/>" for k, v in params.items()
             )
+            attrs = "".join(
+                f" {name}={quoteattr(value)}"
+                for name, value in (
+                    ("action", self.connect_action),
+                    ("method", self.connect_method),
+                )
+                if value is not None
+            )
             body = (
-                '<?xml version="1.0" encoding="UTF-8"?><Response><Connect>'
+                f'<?xml version="1.0" encoding="UTF-8"?><Response><Connect{attrs}>'
                 f'<Stream url="{STREAM_URL}">{ps}</Stream></Connect>{self.twiml_after}</Response>'
             )
             return Response(body, media_type="application/xml")
+
+        async def action(request: Request) -> Response:
+            query = request.url.query
+            public_url = PUBLIC + request.url.path + (f"?{query}" if query else "")
+            if request.method == "POST":
+                form = {k: str(v) for k, v in (await request.form()).items()}
+                params = form
+            else:  # GET: the params are in the signed query string
+                form, params = {}, dict(request.query_params)
+            ok = validator.validate(public_url, form, request.headers.get("x-twilio-signature", ""))
+            closed = self.agent_done.is_set()
+            self.actions.append(ActionRequest(request.method, public_url, params, ok, closed))
+            if not ok:
+                return Response("bad signature", status_code=403)
+            return Response(
+                self.action_twiml, status_code=self.action_status, media_type="application/xml"
+            )
 
         async def media(ws: WebSocket) -> None:
             ok = validator.validate(STREAM_URL, {}, ws.headers.get("x-twilio-signature", ""))
@@ -182,6 +228,7 @@ class FakeGateway:
         return Starlette(
             routes=[
                 Route("/twilio/voice", voice, methods=["POST"]),
+                Route(ACTION_PATH, action, methods=["GET", "POST"]),
                 WebSocketRoute("/twilio/media", media),
             ]
         )

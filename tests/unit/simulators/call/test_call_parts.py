@@ -14,9 +14,15 @@ from twilio.request_validator import RequestValidator
 from switchboard_common.messages import ToolCallEvent, TranscriptEvent
 from switchboard_sim.call.audio import Utterance, read_wav_ulaw, ulaw_wav_bytes, write_ulaw_wav
 from switchboard_sim.call.scenario import AgentDone, BargeIn, Scenario, ScenarioError
-from switchboard_sim.call.signing import UrlMapError, map_stream_url, twilio_signature
+from switchboard_sim.call.signing import (
+    UrlMapError,
+    map_http_url,
+    map_stream_url,
+    resolve_url,
+    twilio_signature,
+)
 from switchboard_sim.call.transcript import TranscriptFollower, describe_event
-from switchboard_sim.call.twiml import ConnectStream, Hangup, Say, TwimlError, parse_twiml
+from switchboard_sim.call.twiml import ConnectStream, Dial, Hangup, Say, TwimlError, parse_twiml
 
 from .fake_gateway import tone
 
@@ -36,9 +42,32 @@ def test_twiml_connect_then_say_hangup() -> None:
     ]
 
 
+def test_twiml_connect_action_and_dial() -> None:
+    verbs = parse_twiml(
+        '<Response><Connect action="/twilio/after" method="get">'
+        '<Stream url="wss://h/m"/></Connect></Response>'
+    )
+    assert verbs == [ConnectStream("wss://h/m", {}, action="/twilio/after", method="GET")]
+    (plain,) = parse_twiml('<Response><Connect><Stream url="wss://h/m"/></Connect></Response>')
+    assert isinstance(plain, ConnectStream) and (plain.action, plain.method) == (None, "POST")
+    assert parse_twiml(
+        "<Response><Dial> +15551234567 </Dial><Dial><Number>+15550001</Number></Dial></Response>"
+    ) == [Dial("+15551234567"), Dial("+15550001")]
+
+
 @pytest.mark.parametrize(
     "bad",
-    ["<Response><Dial>+1</Dial></Response>", "<Nope/>", "<Response><Connect/></Response>", "<<"],
+    [
+        "<Response><Gather/></Response>",
+        "<Nope/>",
+        "<Response><Connect/></Response>",
+        "<<",
+        "<Response><Dial/></Response>",
+        "<Response><Dial><Number/></Dial></Response>",
+        "<Response><Dial><Client>bob</Client></Dial></Response>",
+        "<Response><Dial><Number>+1</Number><Number>+2</Number></Dial></Response>",
+        '<Response><Connect method="PUT"><Stream url="wss://h/m"/></Connect></Response>',
+    ],
 )
 def test_twiml_rejects_what_it_cannot_follow(bad: str) -> None:
     with pytest.raises(TwimlError):
@@ -68,6 +97,25 @@ def test_stream_url_maps_public_to_gateway() -> None:
         map_stream_url(
             "wss://elsewhere.example.com/m", "https://voice.example.com", "http://127.0.0.1:9"
         )
+
+
+def test_action_url_resolves_and_maps_public_to_gateway() -> None:
+    voice = "https://v.example.com/sb/twilio/voice"
+    assert resolve_url("after?x=1", voice) == "https://v.example.com/sb/twilio/after?x=1"
+    assert resolve_url("/sb/next", voice) == "https://v.example.com/sb/next"
+    assert resolve_url("https://v.example.com/a", voice) == "https://v.example.com/a"
+    assert (
+        map_http_url(
+            "https://v.example.com/sb/twilio/after?x=1",
+            "https://v.example.com/sb/",
+            "http://127.0.0.1:9",
+        )
+        == "http://127.0.0.1:9/twilio/after?x=1"
+    )
+    with pytest.raises(UrlMapError, match="public host"):
+        map_http_url("https://elsewhere.example.com/a", "https://v.example.com", "http://h:9")
+    with pytest.raises(UrlMapError, match="http"):
+        map_http_url("ftp://v.example.com/a", "https://v.example.com", "http://h:9")
 
 
 def test_signature_matches_twilio_validator() -> None:
@@ -128,12 +176,22 @@ def test_scenario_parsing(tmp_path: Path) -> None:
     assert isinstance(sc.turns[0].after, AgentDone)
     assert sc.turns[1].after == BargeIn(600)
     assert sc.turns[2].digits == "1#"
+    transfer = Scenario.from_dict({"turns": [{"expect_transfer": " +15551234567 "}]}).turns[0]
+    assert (transfer.kind, transfer.number, transfer.expects_end) == (
+        "expect_transfer",
+        "+15551234567",
+        True,
+    )
+    assert transfer.describe() == "expect transfer to +15551234567"
     for bad, match in [
         ({"turns": []}, "at least one"),
         ({"turns": [{"say": "a"}]}, "needs a 'wav'"),
         ({"turns": [{"say": "a", "wav": "missing.wav"}]}, "turn 1"),
         ({"turns": [{"dtmf": "x"}]}, "dtmf"),
         ({"turns": [{"hangup": True}, {"dtmf": "1"}]}, "last turn"),
+        ({"turns": [{"expect_transfer": "+1"}, {"dtmf": "1"}]}, "last turn"),
+        ({"turns": [{"expect_transfer": ""}]}, "expect_transfer"),
+        ({"turns": [{"expect_transfer": True}]}, "expect_transfer"),
         ({"turns": [{"dtmf": "1", "after": {"soon": 1}}]}, "'after'"),
     ]:
         with pytest.raises(ScenarioError, match=match):

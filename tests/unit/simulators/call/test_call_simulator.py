@@ -142,6 +142,7 @@ async def test_marks_echo_after_playback_then_twiml_after_close(
     # The stream closed by the gateway: Twilio goes on with the TwiML after <Connect>.
     assert result.closed_by == "gateway" and result.close_code == 1000
     assert result.said_after_close == [GOODBYE] and result.twiml_hangup
+    assert gateway.actions == [] and result.action_status is None and result.dialed is None
     # The recording holds the 1.2 s of tone on the call's timeline, silence elsewhere.
     heard = read_wav_ulaw(wav)
     assert heard == result.recording
@@ -377,3 +378,173 @@ async def test_speed_factor_compresses_the_whole_call(gateway: FakeGateway) -> N
     assert media[-1].msg["media"]["timestamp"] == str(20 * (len(media) - 1))
     assert (media[-1].at - media[0].at) == pytest.approx(len(media) * 0.005, abs=0.05)
     assert wall < 1.5
+
+
+# --- <Connect action> and <Dial> -------------------------------------------------------------
+
+TRANSFER_TO = "+15551234567"
+
+
+async def agent_ends_call(s: AgentSession) -> None:
+    await s.wait_started()
+    await s.frames(3)
+    await s.close()
+
+
+def expect_transfer(number: str = TRANSFER_TO) -> Scenario:
+    return Scenario.from_dict({"turns": [{"expect_transfer": number}], "agent_timeout_s": 10})
+
+
+async def test_connect_action_is_signed_and_replaces_the_rest_of_the_twiml(
+    gateway: FakeGateway,
+) -> None:
+    gateway.agent = agent_ends_call
+    gateway.connect_action = "connect-action?leg=2"  # relative to the voice webhook URL
+    gateway.twiml_after = "<Say>never reached</Say>"
+    gateway.action_twiml = "<Response><Say>Goodbye from the action.</Say><Hangup/></Response>"
+    lines: list[str] = []
+    result = await CallSimulator(config(gateway, log=lines.append)).run(expect_hangup())
+    assert not gateway.agent_errors, gateway.agent_errors
+    assert result.ok, result.errors
+    assert len(gateway.actions) == 1
+    req = gateway.actions[0]
+    assert req.signature_ok and req.stream_was_closed and req.method == "POST"
+    assert req.url == result.action_url == PUBLIC + "/twilio/connect-action?leg=2"
+    assert req.params["CallSid"] == result.call_sid
+    assert req.params["AccountSid"] == result.account_sid
+    assert (req.params["From"], req.params["To"]) == ("+15557777", "+15550100")
+    assert (req.params["CallStatus"], req.params["Direction"], req.params["ApiVersion"]) == (
+        "in-progress",
+        "inbound",
+        "2010-04-01",
+    )
+    assert result.action_status == 200
+    assert result.closed_by == "gateway"
+    assert result.said_after_close == ["Goodbye from the action."]  # not the verbs after Connect
+    assert result.twiml_hangup and result.dialed is None
+    assert result.turns_completed == 1
+    assert "<Connect action> " + PUBLIC + "/twilio/connect-action?leg=2: HTTP 200" in (
+        result.summary()
+    )
+
+
+async def test_connect_action_with_get_signs_the_query(gateway: FakeGateway) -> None:
+    gateway.agent = agent_ends_call
+    gateway.connect_action = PUBLIC + "/twilio/connect-action?leg=3"
+    gateway.connect_method = "GET"
+    result = await CallSimulator(config(gateway)).run(expect_hangup())
+    assert result.ok, result.errors
+    (req,) = gateway.actions
+    assert req.method == "GET" and req.signature_ok
+    assert req.params["leg"] == "3" and req.params["CallStatus"] == "in-progress"
+    assert result.twiml_hangup
+
+
+@pytest.mark.parametrize(
+    "dial", [f"<Dial>{TRANSFER_TO}</Dial>", f"<Dial><Number>{TRANSFER_TO}</Number></Dial>"]
+)
+async def test_connect_action_dial_satisfies_expect_transfer(
+    gateway: FakeGateway, dial: str
+) -> None:
+    gateway.agent = agent_ends_call
+    gateway.connect_action = "/twilio/connect-action"
+    gateway.action_twiml = f"<Response>{dial}<Say>after the dial</Say></Response>"
+    lines: list[str] = []
+    result = await CallSimulator(config(gateway, log=lines.append)).run(expect_transfer())
+    assert result.ok, result.errors
+    assert gateway.actions[0].signature_ok
+    assert result.dialed == TRANSFER_TO and not result.twiml_hangup
+    assert result.said_after_close == []  # the call left for the dialed number
+    assert result.turns_completed == 1
+    assert any(line.split("] ", 1)[1].startswith(f"twiml <Dial>: {TRANSFER_TO}") for line in lines)
+    assert f"transferred to {TRANSFER_TO}" in result.summary()
+
+
+@pytest.mark.parametrize(
+    ("action_twiml", "scenario", "message"),
+    [
+        (f"<Dial>{TRANSFER_TO}</Dial>", expect_hangup(), f"transferred to {TRANSFER_TO} instead"),
+        ("<Hangup/>", expect_transfer(), "ended without a <Dial>"),
+        ("<Say>bye</Say>", expect_transfer(), "ended without a <Dial>"),
+        (f"<Dial>{TRANSFER_TO}</Dial>", expect_transfer("+15550000"), f"to {TRANSFER_TO}"),
+    ],
+)
+async def test_unexpected_ending_is_an_error(
+    gateway: FakeGateway, action_twiml: str, scenario: Scenario, message: str
+) -> None:
+    gateway.agent = agent_ends_call
+    gateway.connect_action = "/twilio/connect-action"
+    gateway.action_twiml = f"<Response>{action_twiml}</Response>"
+    result = await CallSimulator(config(gateway)).run(scenario)
+    assert not result.ok
+    assert len(result.errors) == 1 and "turn 1 (expect " in result.errors[0], result.errors
+    assert message in result.errors[0], result.errors
+
+
+@pytest.mark.parametrize(
+    ("action_twiml", "then"),
+    [("<Hangup/>", "the call then ended"), (f"<Dial>{TRANSFER_TO}</Dial>", TRANSFER_TO)],
+)
+async def test_agent_ending_the_call_mid_script_is_an_error(
+    gateway: FakeGateway, samples: Path, action_twiml: str, then: str
+) -> None:
+    gateway.agent = agent_ends_call
+    gateway.connect_action = "/twilio/connect-action"
+    gateway.action_twiml = f"<Response>{action_twiml}</Response>"
+    scenario = Scenario.from_dict(
+        {"turns": [{"say": "hi", "wav": "short.wav"}, {"expect_hangup": True}]}, base_dir=samples
+    )
+    result = await CallSimulator(config(gateway)).run(scenario)
+    assert not result.ok and gateway.actions[0].signature_ok
+    assert len(result.errors) == 1, result.errors
+    assert "before turn 1 (say 'hi')" in result.errors[0] and then in result.errors[0]
+    assert result.turns_completed == 0
+
+
+@pytest.mark.parametrize(
+    ("status", "body", "message"),
+    [
+        (500, "<Response><Hangup/></Response>", "answered HTTP 500"),
+        (404, "not here", "answered HTTP 404: not here"),
+        (200, "<Response><Gather/>", "bad TwiML from the <Connect action>"),
+        (200, "<Response><Connect/></Response>", "bad TwiML from the <Connect action>"),
+    ],
+)
+async def test_bad_action_answer_is_an_error(
+    gateway: FakeGateway, status: int, body: str, message: str
+) -> None:
+    gateway.agent = agent_ends_call
+    gateway.connect_action = "/twilio/connect-action"
+    gateway.action_status = status
+    gateway.action_twiml = body
+    result = await CallSimulator(config(gateway)).run(expect_hangup())
+    assert not result.ok
+    assert result.action_status == status
+    assert any(message in e and "/twilio/connect-action" in e for e in result.errors), result.errors
+    assert not result.twiml_hangup and result.dialed is None
+
+
+async def test_action_on_another_host_is_an_error(gateway: FakeGateway) -> None:
+    gateway.agent = agent_ends_call
+    gateway.connect_action = "https://elsewhere.example.com/twilio/connect-action"
+    result = await CallSimulator(config(gateway)).run(expect_hangup())
+    assert not result.ok and not gateway.actions
+    assert any("not the public host" in e for e in result.errors), result.errors
+
+
+async def test_no_action_request_when_the_caller_hangs_up(gateway: FakeGateway) -> None:
+    gateway.connect_action = "/twilio/connect-action"
+    result = await CallSimulator(config(gateway)).run(hangup_after(200))
+    assert result.ok, result.errors
+    assert result.closed_by == "caller"
+    assert gateway.actions == [] and result.action_status is None
+    assert result.said_after_close == [] and not result.twiml_hangup
+
+
+async def test_without_action_the_verbs_after_connect_run(gateway: FakeGateway) -> None:
+    gateway.agent = agent_ends_call
+    gateway.twiml_after = f"<Say>{GOODBYE}</Say><Dial>{TRANSFER_TO}</Dial><Say>unreached</Say>"
+    result = await CallSimulator(config(gateway)).run(expect_transfer())
+    assert result.ok, result.errors
+    assert gateway.actions == [] and result.action_url is None and result.action_status is None
+    assert result.said_after_close == [GOODBYE] and result.dialed == TRANSFER_TO

@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from switchboard_common import subjects
 from switchboard_common.messages import CallerMessage
 
-from . import knowledge
+from . import knowledge, telephony
 from .registry import JsonObject, ToolContext, ToolRegistry
 
 
@@ -69,4 +69,17 @@ def register_builtin_tools(registry: ToolRegistry) -> ToolRegistry:
         knowledge.DEFINITION,
         timeout_s=knowledge.DEADLINE_S + 0.5,
     )(knowledge.query_knowledge_base)
+    registry.tool(
+        "end_call",
+        "End the call once the caller's needs are met or they say goodbye; then say goodbye.",
+        telephony.END_CALL_SCHEMA,
+        timeout_s=1.0,
+    )(telephony.end_call)
+    registry.tool(
+        "transfer_call",
+        "Put the caller through to a member of staff when they ask for a person or you cannot "
+        "help.",
+        telephony.TRANSFER_SCHEMA,
+        timeout_s=1.0,
+    )(telephony.transfer_call)
     return registry

@@ -32,6 +32,8 @@ class ToolContext:
     call_id: str
     business: BusinessProfile
     nc: Client | None = None
+    #: The call session, for tools that end or transfer the call (see ``telephony``).
+    control: Any = None
 
 
 Handler = Callable[[ToolContext, JsonObject], Awaitable[Any]]

@@ -8,7 +8,7 @@ import time
 from fastapi import APIRouter, Request, Response
 
 from switchboard_common.ids import TOKEN_RE
-from switchboard_common.messages import CallOffer, CallRecord, CallState
+from switchboard_common.messages import CallOffer, CallRecord, CallState, EndReason
 
 from .. import metrics
 from ..twilio import twiml
@@ -86,6 +86,33 @@ async def voice_webhook(request: Request, ctx: Context) -> Response:
         twiml.connect_stream(
             ctx.settings.media_url,
             {"call_id": call_sid, "business_id": business.business_id, "agent_id": reply.agent_id},
-            twiml.AGENT_LOST_SAY,
+            ctx.settings.stream_ended_url,
         )
     )
+
+
+@router.post(
+    "/twilio/stream-ended",
+    summary="Twilio <Connect> action: what happens once the media stream has ended",
+    description="Hang up after the agent's goodbye, dial a person for a transfer, or apologise "
+    "when the agent was lost. Answers from the call's record, wherever the stream ran.",
+    responses={200: {"content": {TWIML: {}}}, 403: {"description": "Bad X-Twilio-Signature"}},
+)
+async def stream_ended(request: Request, ctx: Context) -> Response:
+    form = await request.form()
+    params = {key: value for key, value in form.items() if isinstance(value, str)}
+    url = ctx.settings.stream_ended_url + (f"?{request.url.query}" if request.url.query else "")
+    if not ctx.signatures.valid(url, params, request.headers.get("X-Twilio-Signature")):
+        metrics.REJECTED_SIGNATURES.labels("stream_ended").inc()
+        return Response("invalid Twilio signature", status_code=403, media_type="text/plain")
+    call_sid = params.get("CallSid", "")
+    record = await ctx.records.get(call_sid) if TOKEN_RE.fullmatch(call_sid) else None
+    if record is not None and record.transfer_to:
+        log.info("call %s: transferring to %s", call_sid, record.transfer_to)
+        return _twiml(twiml.dial(record.transfer_to))
+    if record is not None and record.ended_reason in (
+        EndReason.AGENT_HUNG_UP,
+        EndReason.CALLER_HUNG_UP,
+    ):
+        return _twiml(twiml.hang_up())
+    return _twiml(twiml.say_and_hang_up(twiml.AGENT_LOST_SAY))

@@ -1,0 +1,118 @@
+"""The agent ends calls itself: a goodbye then a hang-up, a transfer to a person, and the
+business's limits (caller silence). Twilio's side runs through the <Connect> action URL."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import nats
+import pytest
+
+from switchboard_common.business import DEMO_BUSINESS
+from switchboard_common.event_stream import read_call
+from switchboard_common.events import CallEndedEvent, TransferEvent
+from switchboard_sim.call import CallSimulator, Scenario
+from switchboard_sim.stack import LocalStack
+
+from .conftest import SAMPLES, RunningStack, scenario_dict
+
+pytestmark = pytest.mark.timeout(120)
+
+TRANSFER_TO = "+15550999"
+BUSINESS = DEMO_BUSINESS.model_copy(
+    update={"transfer_number": TRANSFER_TO, "caller_silence_timeout_s": 5}
+)
+ASK = {"say": "Hi, what are your opening hours?", "wav": "turn1_opening_hours.wav"}
+
+
+def _script(tool: str, after: str) -> dict[str, Any]:
+    return {
+        "turns": [
+            {
+                "caller": ASK["say"],
+                "tool": {"name": tool, "arguments": {"reason": "test"}},
+                "agent_after_tool": after,
+            }
+        ]
+    }
+
+
+async def _start(stack: LocalStack, tmp: Path, script: dict[str, Any]) -> RunningStack:
+    (tmp / "script.json").write_text(json.dumps(script))
+    (tmp / "businesses.json").write_text(json.dumps([BUSINESS.model_dump(mode="json")]))
+    await stack.start_nats()
+    await stack.start_realtime_sim(script=tmp / "script.json")
+    env = {"SWITCHBOARD_BUSINESSES_FILE": str(tmp / "businesses.json")}
+    await stack.start_agent("agent-tel", **env)
+    gateway = await stack.start_gateway("gw-tel", **env)
+    return RunningStack(stack, gateway)
+
+
+@pytest.fixture
+async def hang_up_system(tmp_path: Path) -> AsyncIterator[RunningStack]:
+    async with LocalStack() as stack:
+        yield await _start(stack, tmp_path, _script("end_call", "Thanks for calling, goodbye!"))
+
+
+@pytest.fixture
+async def transfer_system(tmp_path: Path) -> AsyncIterator[RunningStack]:
+    async with LocalStack() as stack:
+        yield await _start(stack, tmp_path, _script("transfer_call", "Putting you through now."))
+
+
+async def _events(system: RunningStack, call_sid: str) -> list[Any]:
+    nc = await nats.connect(system.stack.nats_url)
+    try:
+        return await read_call(nc.jetstream(), call_sid, timeout_s=10)
+    finally:
+        await nc.close()
+
+
+async def test_the_agent_says_goodbye_then_hangs_up(hang_up_system: RunningStack) -> None:
+    scenario = scenario_dict([ASK, {"expect_hangup": True}])
+    result = await CallSimulator(hang_up_system.call_config()).run(
+        Scenario.from_dict(scenario, base_dir=SAMPLES)
+    )
+    assert result.ok, result.summary()
+    assert result.closed_by == "gateway" and result.twiml_hangup
+    assert result.said_after_close == []  # no apology: a deliberate hang-up
+    # The goodbye was heard in full before the line went down.
+    assert result.agent_bytes_dropped == 0
+    (ended,) = [
+        e for e in await _events(hang_up_system, result.call_sid) if isinstance(e, CallEndedEvent)
+    ]
+    assert ended.reason == "agent_hung_up"
+
+
+async def test_the_agent_transfers_the_caller_to_a_person(transfer_system: RunningStack) -> None:
+    scenario = scenario_dict([ASK, {"expect_transfer": TRANSFER_TO}])
+    result = await CallSimulator(transfer_system.call_config()).run(
+        Scenario.from_dict(scenario, base_dir=SAMPLES)
+    )
+    assert result.ok, result.summary()
+    assert result.dialed == TRANSFER_TO
+    events = await _events(transfer_system, result.call_sid)
+    (transfer,) = [e for e in events if isinstance(e, TransferEvent)]
+    assert transfer.to_number == TRANSFER_TO and transfer.ok
+
+
+async def test_caller_silence_ends_the_call_politely(hang_up_system: RunningStack) -> None:
+    """The caller says nothing after the greeting: after the business's silence timeout (5 s
+    here) the agent says goodbye and hangs up."""
+    scenario = scenario_dict([{"expect_hangup": True}])
+    result = await CallSimulator(hang_up_system.call_config()).run(
+        Scenario.from_dict(scenario, base_dir=SAMPLES)
+    )
+    assert result.ok, result.summary()
+    assert result.twiml_hangup
+    sessions = await hang_up_system.realtime_sessions()
+    goodbyes = [
+        e
+        for s in sessions
+        for e in s["control_events"]
+        if e.get("type") == "response.create" and "haven't heard" in json.dumps(e)
+    ]
+    assert len(goodbyes) == 1
