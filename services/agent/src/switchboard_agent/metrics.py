@@ -27,3 +27,6 @@ TOOL_LATENCY = Histogram("switchboard_agent_tool_latency_seconds", "Tool run tim
 REALTIME_ERRORS = Counter(
     "switchboard_agent_realtime_errors_total", "Error events from the Realtime API.", ["code"]
 )
+REALTIME_RECONNECTS = Counter(
+    "switchboard_agent_realtime_reconnects_total", "Realtime connections re-opened mid-call."
+)

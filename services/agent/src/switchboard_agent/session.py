@@ -57,12 +57,15 @@ from switchboard_common.messages import (
 
 from . import metrics
 from .playback import AudioLedger, truncation_for
-from .realtime.link import AudioDelta, RealtimeLink
+from .realtime.link import AudioDelta, RealtimeLink, Role
 from .realtime.session_config import greeting_instructions, session_config
 from .settings import AgentSettings
 from .tools import ToolContext, ToolRegistry, ToolResult
 from .tools.telephony import ExitKind
 from .turns import AgentTurns
+
+#: Conversation items replayed into a new Realtime session after a reconnect.
+HISTORY_REPLAYED = 40
 
 MAX_LENGTH_GOODBYE = "We've reached the time limit for this call. Thank you for calling, goodbye!"
 SILENCE_GOODBYE = "I haven't heard anything for a while, so I'll end the call now. Goodbye!"
@@ -99,6 +102,7 @@ class CallSession:
         self._started_at: float | None = None
         self._exit: tuple[ExitKind, str, str | None] | None = None
         self._exit_sent = False
+        self._history: list[tuple[Role, str]] = []
         self._last_activity = time.monotonic()
         self._link: RealtimeLink | None = None
         self._subs: list[Subscription] = []
@@ -255,14 +259,40 @@ class CallSession:
             log.warning("call %s: could not ask the gateway to end the call: %s", self.call_id, exc)
 
     async def _pump(self, link: RealtimeLink) -> None:
+        """Read the model's events; when the connection drops, reconnect and carry on."""
         from websockets.exceptions import ConnectionClosed
 
-        try:
-            while True:
-                await self._handle(await link.next_event())
-        except ConnectionClosed as exc:
-            self.end_reason = self.end_reason or "realtime_closed"
-            log.warning("call %s: Realtime connection closed: %s", self.call_id, exc)
+        reconnects = 0
+        while True:
+            try:
+                while True:
+                    await self._handle(await link.next_event())
+            except ConnectionClosed as exc:
+                if reconnects >= self._settings.realtime_max_reconnects:
+                    self.end_reason = self.end_reason or "realtime_closed"
+                    log.warning("call %s: Realtime connection lost: %s", self.call_id, exc)
+                    return
+                reconnects += 1
+                metrics.REALTIME_RECONNECTS.inc()
+                log.warning(
+                    "call %s: Realtime connection dropped (%s), reconnecting", self.call_id, exc
+                )
+                link = await self._reconnect()
+
+    async def _reconnect(self) -> RealtimeLink:
+        """A fresh session with the same configuration and the conversation so far, so the
+        caller notices at most a short pause. Caller audio is buffered meanwhile."""
+        self._link = None
+        self._active_response = None
+        link = await self._open_link()
+        enabled = self._tools.definitions(self.business.enabled_tools)
+        await link.configure(session_config(self.business, self._settings, enabled))
+        for role, text in self._history[-HISTORY_REPLAYED:]:
+            await link.add_text(role, text)
+        while self._early_audio:
+            await link.append_audio(self._early_audio.popleft())
+        self._link = link
+        return link
 
     async def _release(self) -> None:
         self._turns.flush()
@@ -358,6 +388,7 @@ class CallSession:
             await self._on_response_done(event)
         elif isinstance(event, ConversationItemInputAudioTranscriptionCompletedEvent):
             self._caller_turns += 1
+            self._history.append(("user", event.transcript))
             self._events.caller_turn(event.transcript, event.item_id)
             await self._publish_transcript(Speaker.CALLER, event.transcript, event.item_id)
         elif isinstance(event, RealtimeErrorEvent):
@@ -451,6 +482,7 @@ class CallSession:
             if isinstance(item, RealtimeConversationItemAssistantMessage):
                 text = " ".join(c.transcript or c.text or "" for c in item.content).strip()
                 if text:
+                    self._history.append(("assistant", text))
                     self._turns.spoken(item.id or "", text)
                     await self._publish_transcript(Speaker.AGENT, text, item.id or "", interrupted)
         runs = self._tool_runs.pop(response.id or "", [])

@@ -41,6 +41,9 @@ class AgentSettings(BaseSettings):
     realtime_open_retry_delays_s: list[float] = Field(
         default_factory=lambda: [0.2, 0.5], description="Pauses between Realtime open attempts."
     )
+    realtime_max_reconnects: int = Field(
+        3, ge=0, description="Reconnects per call after the Realtime connection drops."
+    )
     clear_timeout_s: float = Field(0.5, gt=0, description="Wait for the gateway on a barge-in.")
     businesses_file: Path | None = Field(
         None, validation_alias=AliasChoices("SWITCHBOARD_BUSINESSES_FILE", "AGENT_BUSINESSES_FILE")

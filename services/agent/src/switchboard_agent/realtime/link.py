@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from base64 import b64decode, b64encode
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import orjson
 from openai import AsyncOpenAI
@@ -18,6 +18,8 @@ from openai.resources.realtime.realtime import AsyncRealtimeConnection
 from openai.types.realtime import RealtimeServerEvent, RealtimeSessionCreateRequestParam
 
 AUDIO_DELTA = "response.output_audio.delta"
+
+Role = Literal["user", "assistant"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,13 +79,26 @@ class RealtimeLink:
 
     async def add_user_text(self, text: str) -> None:
         """Put something the caller did (not said) into the conversation, e.g. a key press."""
-        await self._conn.conversation.item.create(
-            item={
-                "type": "message",
-                "role": "user",
-                "content": [{"type": "input_text", "text": text}],
-            }
-        )
+        await self.add_text("user", text)
+
+    async def add_text(self, role: Role, text: str) -> None:
+        """A text item in the conversation (also how history is replayed after a reconnect)."""
+        if role == "user":
+            await self._conn.conversation.item.create(
+                item={
+                    "type": "message",
+                    "role": "user",
+                    "content": [{"type": "input_text", "text": text}],
+                }
+            )
+        else:
+            await self._conn.conversation.item.create(
+                item={
+                    "type": "message",
+                    "role": "assistant",
+                    "content": [{"type": "output_text", "text": text}],
+                }
+            )
 
     async def close(self) -> None:
         await self._conn.close()
