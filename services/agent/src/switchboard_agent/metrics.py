@@ -30,3 +30,6 @@ REALTIME_ERRORS = Counter(
 REALTIME_RECONNECTS = Counter(
     "switchboard_agent_realtime_reconnects_total", "Realtime connections re-opened mid-call."
 )
+REALTIME_ROLLOVERS = Counter(
+    "switchboard_agent_realtime_rollovers_total", "Calls moved to a new Realtime session early."
+)

@@ -66,6 +66,10 @@ from .turns import AgentTurns
 
 #: Conversation items replayed into a new Realtime session after a reconnect.
 HISTORY_REPLAYED = 40
+#: Caller audio kept from before speech starts (covers the VAD's prefix padding), in frames.
+PREFIX_FRAMES = 25
+#: Longest utterance kept for a replay after a reconnect (30 s of 20 ms frames).
+MAX_SPEECH_FRAMES = 1500
 
 MAX_LENGTH_GOODBYE = "We've reached the time limit for this call. Thank you for calling, goodbye!"
 SILENCE_GOODBYE = "I haven't heard anything for a while, so I'll end the call now. Goodbye!"
@@ -103,6 +107,13 @@ class CallSession:
         self._exit: tuple[ExitKind, str, str | None] | None = None
         self._exit_sent = False
         self._history: list[tuple[Role, str]] = []
+        self._successor: RealtimeLink | None = None
+        #: The caller's last moments of audio, and the utterance in progress, so a reconnect
+        #: mid-sentence can give the new session the whole sentence.
+        self._recent_audio: deque[bytes] = deque(maxlen=PREFIX_FRAMES)
+        self._speech_audio: list[bytes] = []
+        self._caller_speaking = False
+        self._link_opened_at = time.monotonic()
         self._last_activity = time.monotonic()
         self._link: RealtimeLink | None = None
         self._subs: list[Subscription] = []
@@ -172,6 +183,7 @@ class CallSession:
     async def _converse(self) -> None:
         link = await self._open_link()
         self._link = link
+        self._link_opened_at = time.monotonic()
         enabled = self._tools.definitions(self.business.enabled_tools)
         await link.configure(session_config(self.business, self._settings, enabled))
         try:
@@ -219,6 +231,9 @@ class CallSession:
             agent_quiet = (
                 self._active_response is None and self._ledger.last_seq <= self._idle_through
             )
+            rollover_due = now - self._link_opened_at >= self._settings.realtime_session_rollover_s
+            if agent_quiet and rollover_due:
+                await self._roll_over()
             if now - started >= self.business.max_call_length_s:
                 await self._goodbye(MAX_LENGTH_GOODBYE, "max_call_length")
             elif (
@@ -259,7 +274,9 @@ class CallSession:
             log.warning("call %s: could not ask the gateway to end the call: %s", self.call_id, exc)
 
     async def _pump(self, link: RealtimeLink) -> None:
-        """Read the model's events; when the connection drops, reconnect and carry on."""
+        """Read the model's events; when the connection drops, reconnect and carry on. A
+        rollover (see :meth:`_roll_over`) closes the old link on purpose, with its
+        successor ready."""
         from websockets.exceptions import ConnectionClosed
 
         reconnects = 0
@@ -268,6 +285,11 @@ class CallSession:
                 while True:
                     await self._handle(await link.next_event())
             except ConnectionClosed as exc:
+                if self._successor is not None:
+                    link, self._successor = self._successor, None
+                    self._link = link
+                    self._link_opened_at = time.monotonic()
+                    continue
                 if reconnects >= self._settings.realtime_max_reconnects:
                     self.end_reason = self.end_reason or "realtime_closed"
                     log.warning("call %s: Realtime connection lost: %s", self.call_id, exc)
@@ -277,21 +299,42 @@ class CallSession:
                 log.warning(
                     "call %s: Realtime connection dropped (%s), reconnecting", self.call_id, exc
                 )
-                link = await self._reconnect()
+                self._link = None
+                link = await self._fresh_link(replay_speech=True)
+                self._link = link
+                self._link_opened_at = time.monotonic()
 
-    async def _reconnect(self) -> RealtimeLink:
-        """A fresh session with the same configuration and the conversation so far, so the
-        caller notices at most a short pause. Caller audio is buffered meanwhile."""
-        self._link = None
+    async def _roll_over(self) -> None:
+        """Before the provider's session cap, at a quiet moment, move the call to a new
+        session: it is opened and given the conversation while the old one still serves, then
+        the old one is closed and the pump carries on with the new one."""
+        old = self._link
+        if old is None or self._successor is not None:
+            return
+        log.info("call %s: rolling the Realtime session over", self.call_id)
+        self._successor = await self._fresh_link()
+        metrics.REALTIME_ROLLOVERS.inc()
+        await old.close()
+
+    async def _fresh_link(self, replay_speech: bool = False) -> RealtimeLink:
+        """A new session with the same configuration and the conversation so far, so the
+        caller notices at most a short pause. Caller audio is buffered while ``_link`` is
+        None and flushed here."""
         self._active_response = None
         link = await self._open_link()
         enabled = self._tools.definitions(self.business.enabled_tools)
         await link.configure(session_config(self.business, self._settings, enabled))
         for role, text in self._history[-HISTORY_REPLAYED:]:
             await link.add_text(role, text)
+        if replay_speech and self._caller_speaking:
+            # The caller was mid-sentence when the old session died: send it all again
+            # (the early buffer then only holds what came after).
+            for frame in self._speech_audio:
+                await link.append_audio(frame)
+            self._caller_speaking = False
+            self._speech_audio = []
         while self._early_audio:
             await link.append_audio(self._early_audio.popleft())
-        self._link = link
         return link
 
     async def _release(self) -> None:
@@ -325,6 +368,9 @@ class CallSession:
             self._early_audio.append(msg.data)
             return
         self._last_audio_at = time.monotonic()
+        self._recent_audio.append(msg.data)
+        if self._caller_speaking and len(self._speech_audio) < MAX_SPEECH_FRAMES:
+            self._speech_audio.append(msg.data)
         try:
             await link.append_audio(msg.data)
         except Exception as exc:  # the pump sees the closed connection and ends the call
@@ -376,9 +422,13 @@ class CallSession:
             await self._on_audio(event)
         elif isinstance(event, InputAudioBufferSpeechStartedEvent):
             self._last_activity = time.monotonic()
+            self._caller_speaking = True
+            self._speech_audio = list(self._recent_audio)
             await self._barge_in()
         elif isinstance(event, InputAudioBufferSpeechStoppedEvent):
             self._last_activity = time.monotonic()
+            self._caller_speaking = False
+            self._speech_audio = []
             self._speech_stopped_at = time.perf_counter()
         elif isinstance(event, ResponseCreatedEvent):
             self._active_response = event.response.id

@@ -41,6 +41,12 @@ class AgentSettings(BaseSettings):
     realtime_open_retry_delays_s: list[float] = Field(
         default_factory=lambda: [0.2, 0.5], description="Pauses between Realtime open attempts."
     )
+    realtime_session_rollover_s: float = Field(
+        55 * 60.0,
+        gt=0,
+        description="Move a call to a new Realtime session after this long, at a quiet moment, "
+        "before the provider's session cap (OpenAI: 60 minutes).",
+    )
     realtime_max_reconnects: int = Field(
         3, ge=0, description="Reconnects per call after the Realtime connection drops."
     )
