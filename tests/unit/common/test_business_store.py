@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 from nats.aio.client import Client
+from nats.js.kv import KeyValue
 
 from switchboard_common import subjects
 from switchboard_common.business import DEMO_BUSINESS, BusinessProfile
@@ -18,6 +19,7 @@ from switchboard_common.business_store import (
     LiveBusinessDirectory,
     NumberConflict,
     RevisionConflict,
+    current_entries,
     open_directory,
     seed_from_config,
 )
@@ -220,5 +222,89 @@ async def test_open_directory_seeds_the_demo_business(businesses_nc: Client) -> 
     directory = await open_directory(businesses_nc, seed_demo=True)
     try:
         assert directory.by_number("+15550100") == DEMO_BUSINESS
+    finally:
+        await directory.close()
+
+
+async def test_current_entries_is_complete_even_when_the_last_message_was_purged(
+    store: BusinessStore,
+) -> None:
+    await store.create(ACME)
+    await store.create(DEMO_BUSINESS)
+    await store.kv.put("scratch", b"x")
+    await store.kv.delete("scratch")
+    # Purging the delete marker removes the stream's last message: its sequence stays the
+    # stream's last but is never delivered, which must not make the read hang or come back
+    # short.
+    await store.kv.purge_deletes(olderthan=-1)
+    status = await store.kv.status()
+    assert status.stream_info.state.last_seq > max(e.revision or 0 for e in await _all(store))
+    entries = await current_entries(store.kv, lag_s=0.2)
+    assert sorted(e.key for e in entries) == ["acme", "bellas-bistro"]
+    assert [s.profile for s in await store.list()] == [ACME, DEMO_BUSINESS]
+
+
+async def _all(store: BusinessStore) -> list[KeyValue.Entry]:
+    return [await store.kv.get(key) for key in ("acme", "bellas-bistro")]
+
+
+async def test_open_directory_sees_every_business_written_before_it(
+    businesses_nc: Client, store: BusinessStore
+) -> None:
+    """Regression: the watch's "done" marker could overtake the values, so a directory opened
+    right after seeding could come up empty. Repeated to give the race its chances."""
+    profiles = [
+        BusinessProfile(business_id=f"b{i}", name=f"B{i}", phone_numbers=[f"+1415555{i:04d}"])
+        for i in range(5)
+    ]
+    for profile in profiles:
+        await store.create(profile)
+    for _ in range(20):
+        directory = await LiveBusinessDirectory.open(store)
+        try:
+            assert directory.all() == profiles
+        finally:
+            await directory.close()
+
+
+class _EarlyMarkerBucket:
+    """A bucket whose watch sends nats-py's "initial values done" marker *before* the values,
+    as nats-py can when the values are delivered but not yet handed over."""
+
+    def __init__(self, entries: list[KeyValue.Entry]) -> None:
+        self._entries = entries
+
+    async def status(self) -> object:
+        last_seq = max(e.revision or 0 for e in self._entries)
+        state = type("State", (), {"last_seq": last_seq})
+        return type("Status", (), {"stream_info": type("Info", (), {"state": state})})
+
+    async def watchall(self, **_: object) -> object:
+        queue: asyncio.Queue[KeyValue.Entry | None] = asyncio.Queue()
+        for item in [None, *self._entries]:
+            queue.put_nowait(item)
+
+        class Watcher:
+            async def updates(self, timeout: float | None = None) -> KeyValue.Entry | None:  # noqa: ASYNC109 (nats-py's signature)
+                async with asyncio.timeout(timeout):
+                    return await queue.get()
+
+            async def stop(self) -> None:
+                return None
+
+        return Watcher()
+
+
+async def test_a_marker_that_overtakes_the_values_does_not_end_the_load_early() -> None:
+    entries = [
+        KeyValue.Entry("b", p.business_id, p.to_bytes(), i + 1, 0, None, None)
+        for i, p in enumerate([ACME, DEMO_BUSINESS])
+    ]
+    bucket = _EarlyMarkerBucket(entries)
+    assert sorted(e.key for e in await current_entries(bucket)) == ["acme", "bellas-bistro"]  # type: ignore[arg-type]
+    directory = LiveBusinessDirectory(bucket)  # type: ignore[arg-type]
+    await directory.start()
+    try:
+        assert directory.all() == [ACME, DEMO_BUSINESS]
     finally:
         await directory.close()

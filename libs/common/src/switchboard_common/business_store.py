@@ -25,6 +25,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import nats.errors
 from nats.aio.client import Client
 from nats.js.api import KeyValueConfig
 from nats.js.errors import (
@@ -158,22 +159,14 @@ class BusinessStore:
 
     async def list(self) -> list[StoredBusiness]:
         """Every valid business, by id (one pass over the bucket's latest values)."""
-        watcher = await self.kv.watchall(ignore_deletes=True)
         found: list[StoredBusiness] = []
-        try:
-            while True:
-                entry = await watcher.updates(timeout=10.0)  # type: ignore[no-untyped-call]
-                if entry is None:  # the end of the current values
-                    break
-                try:
-                    profile = _decode(entry.key, entry.value)
-                except ValueError as exc:
-                    log.warning("business %s is invalid: %s", entry.key, exc)
-                    continue
-                found.append(StoredBusiness(profile, entry.revision or 0))
-        finally:
-            with contextlib.suppress(Exception):
-                await watcher.stop()  # type: ignore[no-untyped-call]
+        for entry in await current_entries(self.kv):
+            try:
+                profile = _decode(entry.key, entry.value)
+            except ValueError as exc:
+                log.warning("business %s is invalid: %s", entry.key, exc)
+                continue
+            found.append(StoredBusiness(profile, entry.revision or 0))
         return sorted(found, key=lambda s: s.profile.business_id)
 
     # --- writes ------------------------------------------------------------------------------
@@ -335,6 +328,42 @@ class BusinessStore:
                 log.info("number %s: claim not released: %s", number, exc)
 
 
+async def current_entries(kv: KeyValue, lag_s: float = 1.0) -> builtins.list[KeyValue.Entry]:
+    """The latest value of every key (deleted keys left out), complete.
+
+    nats-py's watcher may signal "initial values done" before values already delivered have
+    been handed over (it checks the consumer's pending count, not what reached the callback),
+    so this also waits, at most ``lag_s``, until it has seen the bucket's last sequence as of
+    the call (at most: that message may since have been purged, and then it never comes).
+    """
+    target = (await kv.status()).stream_info.state.last_seq
+    latest: dict[str, KeyValue.Entry] = {}
+    seen = 0
+    marker = False
+    watcher = await kv.watchall()
+    try:
+        while not (marker and seen >= target):
+            try:
+                entry = await watcher.updates(  # type: ignore[no-untyped-call]
+                    timeout=lag_s if marker else 10.0
+                )
+            except nats.errors.TimeoutError:
+                if marker:
+                    break  # the last message was purged: what came is all there is
+                raise
+            if entry is None:
+                marker = True
+            elif isinstance(entry, KeyValue.Entry):
+                seen = max(seen, entry.revision or 0)
+                latest[entry.key] = entry
+            else:
+                raise RuntimeError("bucket watch stopped")
+    finally:
+        with contextlib.suppress(Exception):
+            await watcher.stop()  # type: ignore[no-untyped-call]
+    return [e for e in latest.values() if e.operation not in _DELETE_OPS]
+
+
 def _decode(key: str, value: bytes | None) -> BusinessProfile:
     """A stored value as a profile; ``ValueError`` when invalid or under someone else's key."""
     profile = BusinessProfile.from_stored(value or b"")
@@ -377,6 +406,9 @@ class LiveBusinessDirectory:
         self._task: asyncio.Task[None] | None = None
         #: Values seen and ignored because they were invalid (for tests and metrics).
         self.invalid_updates = 0
+
+    #: How long the initial load waits for values the watch's "done" marker overtook.
+    initial_lag_s: float = 1.0
 
     @classmethod
     async def open(cls, store: BusinessStore, timeout_s: float = 10.0) -> LiveBusinessDirectory:
@@ -431,21 +463,41 @@ class LiveBusinessDirectory:
         while True:
             watcher = None
             try:
+                # nats-py may send its "initial values done" marker before values already
+                # delivered have been handed over (it checks the consumer's pending count, not
+                # what reached the callback). So the load also waits, briefly, until it has
+                # seen the bucket's last sequence as of now (brief: that message may since have
+                # been purged, and then it never comes).
+                target = (await self._kv.status()).stream_info.state.last_seq
+                seen = 0
+                marker = False
                 watcher = await self._kv.watchall()
                 loading: _Snapshot | None = _Snapshot()  # the initial values, swapped in whole
-                async for entry in watcher:
-                    if entry is None:  # the initial values are all in
+                while True:
+                    lagging = loading is not None and marker and seen < target
+                    try:
+                        entry = await watcher.updates(  # type: ignore[no-untyped-call]
+                            timeout=self.initial_lag_s if lagging else None
+                        )
+                    except nats.errors.TimeoutError:
+                        entry = None
+                        target = seen
+                    if entry is None:
+                        marker = True
+                    elif isinstance(entry, KeyValue.Entry):
+                        seen = max(seen, entry.revision or 0)
+                        base = loading if loading is not None else self._snapshot
+                        updated = self._apply(base, entry)
                         if loading is not None:
-                            await self._swap(loading)
-                            loading = None
+                            loading = updated
+                        else:
+                            await self._swap(updated)
+                    else:  # the watcher was stopped under us
+                        raise RuntimeError("business watch stopped")
+                    if loading is not None and marker and seen >= target:
+                        await self._swap(loading)  # the initial values are all in
+                        loading = None
                         self._ready.set()
-                        continue
-                    base = loading if loading is not None else self._snapshot
-                    updated = self._apply(base, entry)
-                    if loading is not None:
-                        loading = updated
-                    else:
-                        await self._swap(updated)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
