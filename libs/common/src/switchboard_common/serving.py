@@ -3,7 +3,12 @@ address on stdout only once the server really accepts connections."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import logging
 import socket
+from collections.abc import Awaitable, Callable, Generator
+from types import FrameType
 from typing import Any
 
 import uvicorn
@@ -36,3 +41,60 @@ def server_config(app: Any, **overrides: Any) -> uvicorn.Config:
     options: dict[str, Any] = {"log_level": "warning", "access_log": False}
     options.update(overrides)
     return uvicorn.Config(app, **options)
+
+
+class DrainingServer(AnnouncingServer):
+    """A server whose first SIGTERM/SIGINT drains instead of stopping.
+
+    uvicorn's own shutdown closes every WebSocket at once (1012), which would cut live calls.
+    Here the first signal runs ``drain`` (the service stops taking work and waits for what it
+    holds, up to its deadline) and only then lets uvicorn shut down; a second signal, or
+    ``drain`` returning, shuts down as uvicorn normally does.
+    """
+
+    def __init__(
+        self,
+        config: uvicorn.Config,
+        announcement: str,
+        drain: Callable[[asyncio.Event], Awaitable[None]],
+    ) -> None:
+        super().__init__(config, announcement)
+        self._drain = drain
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._drain_task: asyncio.Task[None] | None = None
+        self._stop_now = asyncio.Event()
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        self._loop = asyncio.get_running_loop()
+        await super().startup(sockets=sockets)
+
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        if self._loop is None or self.should_exit:
+            super().handle_exit(sig, frame)
+            return
+        if self._drain_task is not None:  # a second signal: now
+            self._loop.call_soon_threadsafe(self._stop_now.set)
+            super().handle_exit(sig, frame)
+            return
+        self._loop.call_soon_threadsafe(self._start_drain)
+
+    def _start_drain(self) -> None:
+        if self._drain_task is None:
+            self._drain_task = asyncio.create_task(self._drain_then_exit(), name="drain")
+
+    async def _drain_then_exit(self) -> None:
+        try:
+            await self._drain(self._stop_now)
+        except Exception:
+            logging.getLogger(__name__).exception("drain failed; stopping now")
+        finally:
+            self.should_exit = True
+
+
+class QuietServer(AnnouncingServer):
+    """A server that leaves the process's signals alone: for a side server (the agent's ops
+    port) in a process whose own :class:`~.lifecycle.StopSignals` decide when to stop."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Generator[None, None, None]:
+        yield

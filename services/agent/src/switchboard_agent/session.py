@@ -165,6 +165,14 @@ class CallSession:
             with contextlib.suppress(Exception):
                 await self._nc.publish(self._gateway_subject, hang_up.to_bytes())
 
+    async def hang_up_now(self, reason: str) -> None:
+        """Have the gateway end the call at once (the agent is going away: drain deadline)."""
+        self.end_reason = self.end_reason or reason
+        if self._started.is_set() and not self._ended.is_set():
+            hang_up = HangUp(call_id=self.call_id, reason=reason, after_playback=False)
+            with contextlib.suppress(Exception):
+                await self._nc.publish(self._gateway_subject, hang_up.to_bytes())
+
     async def _open_link(self) -> RealtimeLink:
         """Open the Realtime connection, retrying briefly: a blip must not cost the call."""
         delays = self._settings.realtime_open_retry_delays_s

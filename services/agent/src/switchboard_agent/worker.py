@@ -14,6 +14,7 @@ from pydantic import ValidationError
 
 from switchboard_common import subjects
 from switchboard_common.business import BusinessLookup
+from switchboard_common.lifecycle import wait_until_idle
 from switchboard_common.messages import AgentHeartbeat, CallOffer, CallOfferReply
 
 from . import metrics
@@ -52,12 +53,22 @@ class AgentWorker:
         await self._join_pool()
         self._heartbeat = asyncio.create_task(self._beat(), name="heartbeat")
 
-    async def stop(self, deadline_s: float = 10.0) -> None:
-        """Leave the pool, let running calls finish until the deadline, then cut them."""
+    @property
+    def accepting(self) -> bool:
+        return self._accepting
+
+    async def stop(self, deadline_s: float = 10.0, stop_now: asyncio.Event | None = None) -> None:
+        """Drain: leave the pool, let running calls finish until the deadline (or until
+        ``stop_now``), then hang the rest up through their gateway and cut them."""
         self._accepting = False
         await self._leave_pool()
-        if self._tasks:
-            _, pending = await asyncio.wait(set(self._tasks), timeout=deadline_s)
+        log.info("draining: %d calls in progress", len(self.sessions))
+        idle = await wait_until_idle(lambda: len(self._tasks), deadline_s, stop_now)
+        if not idle:
+            log.warning("drain deadline: hanging up %d calls", len(self.sessions))
+            for session in list(self.sessions.values()):
+                await session.hang_up_now("agent_shutdown")
+            pending = set(self._tasks)
             for task in pending:
                 task.cancel()
             await asyncio.gather(*pending, return_exceptions=True)

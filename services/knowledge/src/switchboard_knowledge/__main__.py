@@ -4,19 +4,21 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import signal
 from contextlib import AsyncExitStack
+from typing import Any
 
 from switchboard_common.bus import connected
 from switchboard_common.business_store import open_directory
+from switchboard_common.lifecycle import DrainSettings, StopSignals
 from switchboard_common.runtime import run
-from switchboard_common.serving import AnnouncingServer, bind, server_config
+from switchboard_common.serving import QuietServer, bind, server_config
 from switchboard_common.settings import NatsSettings
 
 from .api import create_api
 from .backends.base import KnowledgeBackend
 from .bus import KnowledgeBus
 from .embeddings import make_embedder
+from .jobs import JobStore
 from .service import KnowledgeService
 from .settings import KnowledgeSettings
 
@@ -42,10 +44,8 @@ def build_backend(settings: KnowledgeSettings, dimensions: int) -> KnowledgeBack
 
 
 async def serve(settings: KnowledgeSettings) -> None:
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
+    signals = StopSignals().install()
+    drain = DrainSettings()
     embedder = make_embedder(settings)
     backend = build_backend(settings, embedder.dimensions)
     async with AsyncExitStack() as stack:
@@ -63,18 +63,25 @@ async def serve(settings: KnowledgeSettings) -> None:
         )
         bus = KnowledgeBus(nc, service, settings.max_concurrent_requests)
         await bus.start()
-        stack.push_async_callback(bus.stop)
+
+        def readiness() -> dict[str, Any]:
+            ready = nc.is_connected and not signals.draining.is_set()
+            return {"ready": ready, "nats": nc.is_connected, "draining": signals.draining.is_set()}
 
         sock, url = bind(settings.host, settings.port)
-        app = create_api(service, settings)
-        server = AnnouncingServer(server_config(app, lifespan="off"), f"KNOWLEDGE_URL={url}")
-        # uvicorn takes SIGTERM/SIGINT while it serves and re-raises them when it stops.
-        http = asyncio.create_task(server.serve(sockets=[sock]))
-        stopping = asyncio.create_task(stop.wait())
-        await asyncio.wait({http, stopping}, return_when=asyncio.FIRST_COMPLETED)
+        app = create_api(service, settings, readiness)
+        server = QuietServer(server_config(app, lifespan="off"), f"KNOWLEDGE_URL={url}")
+        http = asyncio.create_task(server.serve(sockets=[sock]), name="http")
+        draining = asyncio.create_task(signals.draining.wait())
+        await asyncio.wait({http, draining}, return_when=asyncio.FIRST_COMPLETED)
+        # Drain: answer what is in flight, take nothing new, let ingestion jobs finish.
+        log.info("draining")
+        await bus.stop()
+        jobs: JobStore = app.state.jobs
+        await jobs.wait_all(drain.timeout_s)
         server.should_exit = True
         await http
-        stopping.cancel()
+        draining.cancel()
 
 
 def main() -> None:

@@ -11,6 +11,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from switchboard_common.knowledge import DocumentInfo, IngestReply, KnowledgeHit
+from switchboard_common.lifecycle import Readiness
 
 from .errors import KnowledgeError
 from .jobs import Job, JobStore
@@ -29,7 +30,12 @@ CONTENT_TYPES = {
 }
 
 
-def create_api(service: KnowledgeService, settings: KnowledgeSettings) -> FastAPI:
+def create_api(
+    service: KnowledgeService,
+    settings: KnowledgeSettings,
+    readiness: Readiness | None = None,
+) -> FastAPI:
+    """The HTTP API; ``readiness`` tells ``/readyz`` (503 while draining or off the bus)."""
     admin_token = settings.admin_token.get_secret_value()
     jobs = JobStore()
 
@@ -119,6 +125,13 @@ def create_api(service: KnowledgeService, settings: KnowledgeSettings) -> FastAP
     @app.get("/healthz", tags=["operations"])
     async def healthz() -> dict[str, str]:
         return {"status": "ok"}
+
+    @app.get("/readyz", tags=["operations"])
+    async def readyz(response: Response) -> dict[str, Any]:
+        body = readiness() if readiness is not None else {"ready": True}
+        if not body.get("ready"):
+            response.status_code = 503
+        return body
 
     @app.get("/metrics", tags=["operations"], response_class=Response)
     async def metrics() -> Response:

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
 from switchboard_common.runtime import run
-from switchboard_common.serving import AnnouncingServer, bind, server_config
+from switchboard_common.serving import DrainingServer, bind, server_config
 
 from .app import create_app
 from .settings import GatewaySettings
@@ -15,14 +16,19 @@ def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     settings = GatewaySettings()
     sock, url = bind(settings.host, settings.port)
+    app = create_app(settings)
     config = server_config(
-        create_app(settings),
+        app,
         ws_max_size=settings.max_message_bytes,
         ws_ping_interval=None,  # Twilio does not answer pings; a dead call ends with its TCP
         lifespan="on",
         timeout_graceful_shutdown=5,
     )
-    run(AnnouncingServer(config, f"GATEWAY_URL={url}").serve(sockets=[sock]))
+
+    async def drain(stop_now: asyncio.Event) -> None:
+        await app.state.ctx.drain(stop_now)
+
+    run(DrainingServer(config, f"GATEWAY_URL={url}", drain).serve(sockets=[sock]))
 
 
 if __name__ == "__main__":

@@ -15,6 +15,7 @@ from pydantic import ValidationError
 from switchboard_common import subjects
 from switchboard_common.business import BusinessLookup
 from switchboard_common.business_store import BusinessStore
+from switchboard_common.lifecycle import wait_until_idle
 from switchboard_common.messages import AgentHeartbeat, EndReason
 
 from .calls.dispatch import Dispatcher
@@ -46,6 +47,17 @@ class GatewayContext:
     async def start(self) -> None:
         await self.nc.subscribe(subjects.AGENT_HEARTBEATS, cb=self._on_heartbeat)
         self._tasks.append(asyncio.create_task(self._watch_agents(), name="watch-agents"))
+
+    async def drain(self, stop_now: asyncio.Event) -> None:
+        """Take no new calls (readiness turns false) and wait for the open ones to end, up to
+        the drain deadline; :meth:`stop` then ends whatever is left."""
+        self.accepting = False
+        log.info("draining: %d calls in progress", len(self.sessions))
+        idle = await wait_until_idle(
+            lambda: len(self.sessions), self.settings.drain.timeout_s, stop_now
+        )
+        if not idle:
+            log.warning("drain deadline passed with %d calls in progress", len(self.sessions))
 
     async def stop(self) -> None:
         """Stop taking calls, end the open ones, stop background work."""

@@ -9,6 +9,8 @@ from pathlib import Path
 from pydantic import AliasChoices, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from switchboard_common.lifecycle import DrainSettings
+
 DEV_AUTH_TOKEN = "dev-auth-token"  # noqa: S105 - a known placeholder, refused in production
 DEV_ADMIN_TOKEN = "dev-admin-token"  # noqa: S105 - a known placeholder, refused in production
 
@@ -63,6 +65,9 @@ class GatewaySettings(BaseSettings):
     )
     max_calls: int = Field(1000, ge=1, description="Concurrent media streams per process.")
     call_record_ttl_s: float = Field(3600.0, gt=0)
+    drain: DrainSettings = Field(
+        default_factory=DrainSettings, description="SWITCHBOARD_DRAIN_TIMEOUT_S (SIGTERM)."
+    )
 
     @model_validator(mode="after")
     def _refuse_placeholders_in_production(self) -> GatewaySettings:

@@ -26,8 +26,7 @@ async def media_stream(ws: WebSocket, ctx: Context) -> None:
         log.warning("media stream refused: bad signature")
         await ws.close(code=POLICY_VIOLATION)
         return
-    if not ctx.accepting:
-        await ws.close(code=1013)  # try again later
-        return
+    # Taken even while draining: the stream belongs to a call some gateway already answered,
+    # and refusing it would drop that call; the drain deadline still bounds it.
     await ws.accept()
     await MediaStreamSession(ws, ctx).run()

@@ -49,7 +49,12 @@ async def voice_webhook(request: Request, ctx: Context) -> Response:
         metrics.CALLS_REFUSED.labels("unknown_number").inc()
         log.info("call %s: number %r is not assigned", call_sid, params.get("To"))
         return _twiml(twiml.say_and_hang_up(twiml.UNKNOWN_NUMBER_SAY))
-    if not ctx.accepting or len(ctx.sessions) >= ctx.settings.max_calls:
+    if not ctx.accepting:
+        # Draining: a 503 sends Twilio to the number's fallback URL (another gateway) rather
+        # than answering the caller with an apology from a pod that is going away.
+        metrics.CALLS_REFUSED.labels("draining").inc()
+        return Response("this gateway is draining", status_code=503, headers={"Retry-After": "1"})
+    if len(ctx.sessions) >= ctx.settings.max_calls:
         metrics.CALLS_REFUSED.labels("gateway_full").inc()
         return _twiml(twiml.say_and_hang_up(twiml.NO_AGENT_SAY))
 
