@@ -38,6 +38,8 @@ class RunningStack:
             auth_token=self.stack.auth_token,
             nats_url=self.stack.nats_url,
             max_call_s=90.0,
+            account_sid=self.stack.account_sid,
+            rest_api=self.stack.twilio_rest,
         )
         for key, value in overrides.items():
             setattr(config, key, value)
@@ -62,6 +64,7 @@ async def system() -> AsyncIterator[RunningStack]:
     async with LocalStack() as stack:
         await stack.start_nats()
         await stack.start_realtime_sim(script=REALTIME_SCRIPT)
+        await stack.start_twilio_rest()
         await stack.start_knowledge()
         await seed_knowledge(stack.nats_url, SAMPLES / "knowledge")
         await stack.start_agent("agent-main")

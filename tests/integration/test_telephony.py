@@ -1,5 +1,6 @@
-"""The agent ends calls itself: a goodbye then a hang-up, a transfer to a person, and the
-business's limits (caller silence). Twilio's side runs through the <Connect> action URL."""
+"""The agent ends calls itself: a goodbye then a hang-up, a transfer to a person (through
+Twilio's REST API, or the <Connect> action URL when REST is unavailable), and the business's
+limits (caller silence, max call length)."""
 
 from __future__ import annotations
 
@@ -11,13 +12,13 @@ from typing import Any
 import nats
 import pytest
 
-from switchboard_common.business import DEMO_BUSINESS
+from switchboard_common.business import DEMO_BUSINESS, BusinessProfile
 from switchboard_common.event_stream import read_call
 from switchboard_common.events import CallEndedEvent, TransferEvent
 from switchboard_sim.call import CallSimulator, Scenario
-from switchboard_sim.stack import LocalStack
+from switchboard_sim.stack import LocalStack, free_port
 
-from .conftest import SAMPLES, RunningStack, scenario_dict
+from .conftest import REALTIME_SCRIPT, SAMPLES, RunningStack, scenario_dict
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -40,14 +41,22 @@ def _script(tool: str, after: str) -> dict[str, Any]:
     }
 
 
-async def _start(stack: LocalStack, tmp: Path, script: dict[str, Any]) -> RunningStack:
-    (tmp / "script.json").write_text(json.dumps(script))
-    (tmp / "businesses.json").write_text(json.dumps([BUSINESS.model_dump(mode="json")]))
+async def _start(
+    stack: LocalStack,
+    tmp: Path,
+    script: dict[str, Any] | Path,
+    business: BusinessProfile = BUSINESS,
+    **gateway_env: str,
+) -> RunningStack:
+    if isinstance(script, dict):
+        (tmp / "script.json").write_text(json.dumps(script))
+        script = tmp / "script.json"
+    (tmp / "businesses.json").write_text(json.dumps([business.model_dump(mode="json")]))
     await stack.start_nats()
-    await stack.start_realtime_sim(script=tmp / "script.json")
+    await stack.start_realtime_sim(script=script)
     env = {"SWITCHBOARD_BUSINESSES_FILE": str(tmp / "businesses.json")}
     await stack.start_agent("agent-tel", **env)
-    gateway = await stack.start_gateway("gw-tel", **env)
+    gateway = await stack.start_gateway("gw-tel", **env, **gateway_env)
     return RunningStack(stack, gateway)
 
 
@@ -57,10 +66,25 @@ async def hang_up_system(tmp_path: Path) -> AsyncIterator[RunningStack]:
         yield await _start(stack, tmp_path, _script("end_call", "Thanks for calling, goodbye!"))
 
 
-@pytest.fixture
-async def transfer_system(tmp_path: Path) -> AsyncIterator[RunningStack]:
+@pytest.fixture(params=["rest", "rest_down", "action_url"])
+async def transfer_system(
+    request: pytest.FixtureRequest, tmp_path: Path
+) -> AsyncIterator[tuple[RunningStack, str]]:
+    """rest: Twilio's REST API takes the transfer. rest_down: the gateway has REST credentials
+    but the API is unreachable, so it falls back to the <Connect action> URL. action_url: no
+    REST credentials at all."""
+    how: str = request.param
     async with LocalStack() as stack:
-        yield await _start(stack, tmp_path, _script("transfer_call", "Putting you through now."))
+        env: dict[str, str] = {}
+        if how == "rest":
+            await stack.start_twilio_rest()
+        elif how == "rest_down":
+            env = {
+                "TWILIO_ACCOUNT_SID": stack.account_sid,
+                "TWILIO_API_BASE_URL": f"http://127.0.0.1:{free_port()}",
+            }
+        script = _script("transfer_call", "Putting you through now.")
+        yield await _start(stack, tmp_path, script, **env), how
 
 
 async def _events(system: RunningStack, call_sid: str) -> list[Any]:
@@ -87,16 +111,34 @@ async def test_the_agent_says_goodbye_then_hangs_up(hang_up_system: RunningStack
     assert ended.reason == "agent_hung_up"
 
 
-async def test_the_agent_transfers_the_caller_to_a_person(transfer_system: RunningStack) -> None:
+async def test_the_agent_transfers_the_caller_to_a_person(
+    transfer_system: tuple[RunningStack, str],
+) -> None:
+    system, how = transfer_system
     scenario = scenario_dict([ASK, {"expect_transfer": TRANSFER_TO}])
-    result = await CallSimulator(transfer_system.call_config()).run(
+    result = await CallSimulator(system.call_config()).run(
         Scenario.from_dict(scenario, base_dir=SAMPLES)
     )
     assert result.ok, result.summary()
     assert result.dialed == TRANSFER_TO
-    events = await _events(transfer_system, result.call_sid)
+    assert result.agent_bytes_dropped == 0  # "putting you through" was heard in full
+    if how == "rest":
+        # Twilio was told to <Dial> over REST and ended the stream itself: no action URL.
+        assert result.rest_updates == ["redirect"]
+        assert result.closed_by == "twilio" and result.action_url is None
+        assert system.stack.twilio_rest is not None
+        (update,) = system.stack.twilio_rest.requests
+        assert TRANSFER_TO in update["Twiml"]
+    else:
+        assert result.rest_updates == []
+        assert result.closed_by == "gateway" and result.action_url is not None
+    events = await _events(system, result.call_sid)
     (transfer,) = [e for e in events if isinstance(e, TransferEvent)]
     assert transfer.to_number == TRANSFER_TO and transfer.ok
+    (ended,) = [e for e in events if isinstance(e, CallEndedEvent)]
+    assert ended.reason == "transferred"
+    via = "rest" if how == "rest" else "action_url"
+    assert f'switchboard_gateway_transfers_total{{via="{via}"}} 1.0' in await system.metrics()
 
 
 async def test_caller_silence_ends_the_call_politely(hang_up_system: RunningStack) -> None:
@@ -116,3 +158,24 @@ async def test_caller_silence_ends_the_call_politely(hang_up_system: RunningStac
         if e.get("type") == "response.create" and "haven't heard" in json.dumps(e)
     ]
     assert len(goodbyes) == 1
+
+
+async def test_max_call_length_ends_the_call_politely(tmp_path: Path) -> None:
+    """A business whose calls may last 10 s: the caller keeps the line open, the agent says
+    goodbye at the limit and hangs up (the silence timeout is far longer, so it is the limit)."""
+    business = BUSINESS.model_copy(
+        update={"max_call_length_s": 10, "caller_silence_timeout_s": 600}
+    )
+    async with LocalStack() as stack:
+        system = await _start(stack, tmp_path, REALTIME_SCRIPT, business)
+        scenario = scenario_dict([ASK, {"expect_hangup": True}])
+        result = await CallSimulator(system.call_config()).run(
+            Scenario.from_dict(scenario, base_dir=SAMPLES)
+        )
+        assert result.ok, result.summary()
+        assert result.twiml_hangup and result.said_after_close == []
+        assert 10 <= result.duration_s < 25
+        (ended,) = [
+            e for e in await _events(system, result.call_sid) if isinstance(e, CallEndedEvent)
+        ]
+        assert ended.reason == "agent_hung_up" and ended.detail == "max_call_length"

@@ -22,6 +22,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
 
+from .call.rest import TwilioRestStandIn
+from .call.signing import new_sid
+
 READY_TIMEOUT_S = 30.0
 
 
@@ -96,6 +99,10 @@ class LocalStack:
     children: list[Child] = field(default_factory=list)
     nats_url: str = ""
     realtime_url: str = ""
+    #: The Twilio account the simulated calls belong to (REST updates name it).
+    account_sid: str = field(default_factory=lambda: new_sid("AC"))
+    #: Twilio's REST API stand-in, once :meth:`start_twilio_rest` ran (in this process).
+    twilio_rest: TwilioRestStandIn | None = None
 
     async def __aenter__(self) -> LocalStack:
         return self
@@ -107,6 +114,9 @@ class LocalStack:
         for child in reversed(self.children):
             await child.stop()
         self.children.clear()
+        if self.twilio_rest is not None:
+            await self.twilio_rest.stop()
+            self.twilio_rest = None
 
     async def spawn(
         self,
@@ -167,8 +177,20 @@ class LocalStack:
         self.realtime_url = child.announced
         return self.realtime_url
 
+    async def start_twilio_rest(self) -> str:
+        """Twilio's REST API stand-in; gateways started after it update live calls through it
+        (transfers), and calls made with :attr:`twilio_rest` in their config answer it."""
+        self.twilio_rest = TwilioRestStandIn(self.auth_token)
+        return await self.twilio_rest.start()
+
     def service_env(self) -> dict[str, str]:
+        rest = (
+            {"TWILIO_ACCOUNT_SID": self.account_sid, "TWILIO_API_BASE_URL": self.twilio_rest.url}
+            if self.twilio_rest is not None
+            else {}
+        )
         return {
+            **rest,
             "NATS_URL": self.nats_url,
             "TWILIO_AUTH_TOKEN": self.auth_token,
             "PUBLIC_BASE_URL": self.public_base_url,

@@ -77,7 +77,7 @@ def test_transfer_number_is_e164_and_not_one_of_our_own() -> None:
         ("max_output_tokens", 0),
         ("max_output_tokens", 4097),
         ("max_output_tokens", "infinite"),
-        ("max_call_length_s", 10),
+        ("max_call_length_s", 9),
         ("max_call_length_s", 20000),
         ("caller_silence_timeout_s", 1),
         ("timezone", "Mars/Olympus_Mons"),

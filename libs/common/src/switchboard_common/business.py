@@ -168,7 +168,7 @@ class BusinessProfile(BaseModel):
         None, description="E.164 number to transfer callers to (none: no transfers)."
     )
     max_call_length_s: int = Field(
-        1800, ge=30, le=14400, description="A call is ended after this long (Twilio: 4 h max)."
+        1800, ge=10, le=14400, description="A call is ended after this long (Twilio: 4 h max)."
     )
     caller_silence_timeout_s: int = Field(
         30, ge=5, le=3600, description="A call is ended after this much caller silence."

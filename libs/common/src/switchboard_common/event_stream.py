@@ -285,6 +285,7 @@ class CallEventPublisher:
         agent_turns: int,
         reason: str = "",
         usage: TokenUsage | None = None,
+        detail: str = "",
     ) -> CallEndedEvent | None:
         return self._emit(
             CallEndedEvent,
@@ -293,6 +294,7 @@ class CallEventPublisher:
             agent_turns=agent_turns,
             reason=reason,
             usage=usage,
+            detail=detail[:200],
         )
 
     # --- lifecycle -------------------------------------------------------------------------

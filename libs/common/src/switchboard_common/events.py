@@ -174,6 +174,9 @@ class CallEndedEvent(CallEventBase):
     agent_turns: int = Field(ge=0)
     usage: TokenUsage | None = None
     reason: str = ""
+    #: Why the agent ended the call, when it did (``max_call_length``, ``caller_silence``, or
+    #: the reason the model gave ``end_call``); ``""`` otherwise.
+    detail: str = Field("", max_length=200)
 
 
 AnyCallEvent = Annotated[

@@ -354,6 +354,7 @@ class CallSession:
                 agent_turns=self._turns.count,
                 reason=self.end_reason or "ended",
                 usage=self._usage,
+                detail=self._exit[1] if self._exit is not None and self._exit_sent else "",
             )
         await self._events.aclose()
         for sub in self._subs:

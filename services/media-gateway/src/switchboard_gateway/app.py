@@ -19,7 +19,18 @@ from .context import GatewayContext
 from .routes import admin, health, media, voice
 from .routes.calls import make_calls_router
 from .settings import GatewaySettings
+from .twilio.rest import TwilioCallControl
 from .twilio.signature import SignatureChecker
+
+
+def _call_control(settings: GatewaySettings) -> TwilioCallControl | None:
+    if not settings.twilio_account_sid:
+        return None
+    return TwilioCallControl(
+        settings.twilio_account_sid,
+        settings.twilio_auth_token.get_secret_value(),
+        settings.twilio_api_base_url,
+    )
 
 
 def create_app(settings: GatewaySettings, nats_settings: NatsSettings | None = None) -> FastAPI:
@@ -45,6 +56,7 @@ def create_app(settings: GatewaySettings, nats_settings: NatsSettings | None = N
                 signatures=SignatureChecker(settings.twilio_auth_token.get_secret_value()),
                 dispatcher=Dispatcher(nc, settings.dispatch_timeout_s, settings.dispatch_attempts),
                 liveness=AgentLiveness(settings.agent_missed_beats),
+                call_control=_call_control(settings),
             )
             await ctx.start()
             stack.push_async_callback(ctx.stop)

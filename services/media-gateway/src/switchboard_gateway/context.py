@@ -22,6 +22,7 @@ from .calls.dispatch import Dispatcher
 from .calls.liveness import AgentLiveness
 from .calls.records import CallRecords
 from .settings import GatewaySettings
+from .twilio.rest import TwilioCallControl
 from .twilio.signature import SignatureChecker
 
 if TYPE_CHECKING:
@@ -40,6 +41,8 @@ class GatewayContext:
     signatures: SignatureChecker
     dispatcher: Dispatcher
     liveness: AgentLiveness
+    #: Twilio's REST API for live-call updates; None when no account SID is configured.
+    call_control: TwilioCallControl | None = None
     sessions: dict[str, MediaStreamSession] = field(default_factory=dict)
     accepting: bool = True
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)

@@ -29,3 +29,8 @@ DISPATCH_SECONDS = Histogram(
     "Time to hand a call to an agent.",
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5),
 )
+TRANSFERS = Counter(
+    "switchboard_gateway_transfers_total",
+    "Calls handed to a person, by how: Twilio's REST API or the <Connect action> URL.",
+    ["via"],
+)

@@ -38,6 +38,17 @@ class GatewaySettings(BaseSettings):
         SecretStr(DEV_AUTH_TOKEN),
         validation_alias=AliasChoices("TWILIO_AUTH_TOKEN", "GATEWAY_TWILIO_AUTH_TOKEN"),
     )
+    twilio_account_sid: str | None = Field(
+        None,
+        validation_alias=AliasChoices("TWILIO_ACCOUNT_SID", "GATEWAY_TWILIO_ACCOUNT_SID"),
+        description="With it, transfers update the live call through Twilio's REST API; "
+        "without it they go through the <Connect action> URL.",
+    )
+    twilio_api_base_url: str = Field(
+        "https://api.twilio.com",
+        validation_alias=AliasChoices("TWILIO_API_BASE_URL", "GATEWAY_TWILIO_API_BASE_URL"),
+        description="Twilio's REST API (the call simulator's stand-in in tests).",
+    )
     admin_token: SecretStr = Field(
         SecretStr(DEV_ADMIN_TOKEN),
         description="Bearer token of the admin API (/admin/businesses): GATEWAY_ADMIN_TOKEN.",

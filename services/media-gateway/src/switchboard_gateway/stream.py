@@ -35,6 +35,8 @@ from . import metrics
 from .calls.playback import PlaybackTracker
 from .context import GatewayContext
 from .twilio import media_streams as wire
+from .twilio import twiml
+from .twilio.rest import CallControlError
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +47,8 @@ CLOSE_NORMAL = 1000
 LOG_MALFORMED_FIRST = 5
 #: Longest wait for the agent's last words to play before a hang-up.
 HANGUP_PLAYBACK_WAIT_S = 30.0
+#: After a REST transfer, how long Twilio gets to end the stream before we close it ourselves.
+REST_STOP_WAIT_S = 5.0
 #: A reply's last chunk is marked once the agent has sent nothing for this long.
 TAIL_MARK_S = 0.03
 
@@ -79,6 +83,8 @@ class MediaStreamSession:
         self._last_chunk_at = 0.0
         self._tail_timer: asyncio.TimerHandle | None = None
         self._background: set[asyncio.Task[None]] = set()
+        self._transfer_pending = False
+        self._ended_event = asyncio.Event()
 
     async def run(self) -> None:
         try:
@@ -279,11 +285,30 @@ class MediaStreamSession:
         await self.end(EndReason.AGENT_HUNG_UP)
 
     async def _transfer(self, command: TransferCall) -> None:
-        """Like a hang-up, but the call's record names a number: the action URL dials it."""
+        """Once the caller heard the agent's last words: update the live call through Twilio's
+        REST API to ``<Dial>`` the number (Twilio then ends this stream itself). Without REST
+        credentials, or when the update fails, end the stream with the number in the call's
+        record, and the ``<Connect action>`` URL dials it: the caller is transferred either
+        way."""
         log.info("call %s: transfer to %s (%s)", self.call_id, command.to_number, command.reason)
         if command.after_playback:
             await self._until_played()
         self._transfer_to = command.to_number
+        control = self._ctx.call_control
+        if control is not None and not self._ended:
+            self._transfer_pending = True
+            try:
+                await control.redirect(self.call_id, twiml.dial(command.to_number))
+            except CallControlError as exc:
+                log.warning("call %s: %s; transferring through the action URL", self.call_id, exc)
+            else:
+                metrics.TRANSFERS.labels("rest").inc()
+                with contextlib.suppress(TimeoutError):  # Twilio's stop, normally at once
+                    async with asyncio.timeout(REST_STOP_WAIT_S):
+                        await self._ended_event.wait()
+                await self.end(EndReason.TRANSFERRED)
+                return
+        metrics.TRANSFERS.labels("action_url").inc()
         await self.end(EndReason.TRANSFERRED)
 
     async def _until_played(self) -> None:
@@ -301,6 +326,9 @@ class MediaStreamSession:
             if self._ended:
                 return
             self._ended = True
+            self._ended_event.set()
+        if reason == EndReason.CALLER_HUNG_UP and self._transfer_pending:
+            reason = EndReason.TRANSFERRED  # Twilio's stop after our REST update, not a hang-up
         if self._tail_timer is not None:
             self._tail_timer.cancel()
         metrics.CALLS_ENDED.labels(reason.value).inc()

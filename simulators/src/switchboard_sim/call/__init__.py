@@ -5,6 +5,7 @@ stream client, for tests that need to misbehave). CLI: ``python -m switchboard_s
 """
 
 from .audio import Utterance, read_wav_ulaw, write_ulaw_wav
+from .rest import TwilioRestStandIn
 from .scenario import Scenario, ScenarioError, Turn
 from .signing import map_stream_url, twilio_signature
 from .simulator import CallConfig, CallFailed, CallResult, CallSimulator
@@ -23,6 +24,7 @@ __all__ = [
     "Turn",
     "TurnLatency",
     "TwilioMediaStream",
+    "TwilioRestStandIn",
     "Utterance",
     "map_stream_url",
     "parse_twiml",

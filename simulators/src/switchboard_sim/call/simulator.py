@@ -22,6 +22,7 @@ from switchboard_common.audio import FRAME_BYTES, SAMPLE_RATE, ULAW_SILENCE
 from switchboard_common.messages import CallEvent
 
 from .audio import write_ulaw_wav
+from .rest import TwilioRestStandIn
 from .scenario import AgentDone, BargeIn, Delay, Now, Scenario, Turn
 from .signing import (
     SIGNATURE_HEADER,
@@ -69,6 +70,8 @@ class CallConfig:
     log: LogFn | None = None
     #: Share one client across many calls (benchmarks); otherwise one per call.
     http_client: httpx.AsyncClient | None = None
+    #: Twilio's REST API stand-in this call answers to (live-call updates: transfer, hang up).
+    rest_api: TwilioRestStandIn | None = None
 
 
 @dataclass(slots=True)
@@ -97,7 +100,8 @@ class CallResult:
     turns_completed: int = 0
     close_code: int | None = None
     close_reason: str = ""
-    closed_by: Literal["caller", "gateway", ""] = ""
+    #: Who ended the media stream: the caller, the gateway, or Twilio itself on a REST update.
+    closed_by: Literal["caller", "gateway", "twilio", ""] = ""
     said_after_close: list[str] = field(default_factory=list)
     twiml_hangup: bool = False
     #: The ``<Connect action>`` URL requested after the stream (public form), and its HTTP status.
@@ -105,6 +109,8 @@ class CallResult:
     action_status: int | None = None
     #: The number a ``<Dial>`` transferred the call to.
     dialed: str | None = None
+    #: Live-call updates received over the REST API: "redirect" or "completed".
+    rest_updates: list[str] = field(default_factory=list)
     transcript: list[CallEvent] = field(default_factory=list)
     recording: bytes | None = None
     duration_s: float = 0.0
@@ -158,6 +164,9 @@ class CallSimulator:
         self.clock = CallClock(config.speed)
         self.stream: TwilioMediaStream | None = None
         self._result: CallResult | None = None
+        self._redirect: list[Verb] | None = None
+        self._completed = False
+        self._rest_tasks: set[asyncio.Task[None]] = set()
 
     def _log(self, text: str) -> None:
         line = f"[{self.clock.now():6.2f}s] {text}"
@@ -171,6 +180,8 @@ class CallSimulator:
         self.clock = CallClock(cfg.speed)
         result = self._result = CallResult(call_sid=cfg.call_sid, account_sid=cfg.account_sid)
         follower: TranscriptFollower | None = None
+        if cfg.rest_api is not None:
+            cfg.rest_api.register(cfg.account_sid, cfg.call_sid, self)
         try:
             async with asyncio.timeout(cfg.max_call_s):
                 if cfg.nats_url:
@@ -185,6 +196,10 @@ class CallSimulator:
         except (OSError, httpx.HTTPError) as exc:
             result.errors.append(f"cannot reach the gateway: {exc!r}")
         finally:
+            if cfg.rest_api is not None:
+                cfg.rest_api.unregister(cfg.call_sid)
+            if self._rest_tasks:
+                await asyncio.gather(*self._rest_tasks, return_exceptions=True)
             if self.stream is not None:
                 await self.stream.aclose()
                 self._collect(self.stream, result)
@@ -197,6 +212,32 @@ class CallSimulator:
         for e in result.errors:
             self._log(f"error: {e}")
         return result
+
+    # --- live-call updates (Twilio's REST API) -----------------------------------------------
+
+    async def redirect(self, verbs: list[Verb]) -> None:
+        """A REST update with new TwiML: Twilio stops the media stream and runs ``verbs``."""
+        self._log("REST update: new TwiML for the live call")
+        if self._result is not None:
+            self._result.rest_updates.append("redirect")
+        self._redirect = verbs
+        self._end_stream_for_update()
+
+    async def complete(self) -> None:
+        """A REST update with ``Status=completed``: Twilio hangs the call up."""
+        self._log("REST update: call completed")
+        if self._result is not None:
+            self._result.rest_updates.append("completed")
+        self._completed = True
+        self._end_stream_for_update()
+
+    def _end_stream_for_update(self) -> None:
+        """Twilio answers the REST request at once and ends the stream meanwhile (``stop``,
+        then close), as it does when a caller hangs up."""
+        if self.stream is not None and not self.stream.closed:
+            task = asyncio.create_task(self.stream.hang_up())
+            self._rest_tasks.add(task)
+            task.add_done_callback(self._rest_tasks.discard)
 
     def _on_transcript(self, event: CallEvent) -> None:
         assert self._result is not None
@@ -273,8 +314,12 @@ class CallSimulator:
 
         for index, verb in enumerate(verbs):
             if isinstance(verb, ConnectStream):
-                if await self._connect(verb, scenario, result) == "caller":
+                outcome = await self._connect(verb, scenario, result)
+                if outcome == "caller":
                     return  # the caller hung up: Twilio runs no more TwiML
+                if outcome == "twilio":  # a REST update ended the stream: no <Connect action>
+                    await self._after_update(scenario, result)
+                    return
                 await self._after_stream(verb, verbs[index + 1 :], public_url, scenario, result)
                 return
             if await self._follow(verb, result, after_stream=False):
@@ -321,6 +366,16 @@ class CallSimulator:
             if verb.action is not None:
                 rest = await self._request_action(verb, document_url, result)
             for after in rest:
+                if await self._follow(after, result, after_stream=True):
+                    break
+            followed = True
+        finally:
+            self._check_ending(scenario, result, followed)
+
+    async def _after_update(self, scenario: Scenario, result: CallResult) -> None:
+        followed = False
+        try:
+            for after in self._redirect or []:
                 if await self._follow(after, result, after_stream=True):
                     break
             followed = True
@@ -439,6 +494,11 @@ class CallSimulator:
             raise
         else:
             stream_closed = stream.closed and not stream.closed_by_caller
+        if self._redirect is not None or self._completed:
+            await stream.wait_closed(5)
+            result.closed_by = "twilio"
+            self._log("Twilio ended the stream for a REST update")
+            return "twilio"
         if not stream_closed:
             self._log("caller hangs up")
             await stream.hang_up()
