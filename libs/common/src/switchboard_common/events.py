@@ -32,6 +32,8 @@ from .subjects import (
 
 #: The JetStream stream holding every call event.
 STREAM_NAME = "SB_CALL_EVENTS"
+#: The stream's subject: every event of every call of every business.
+STREAM_SUBJECT = ALL_EVENTS
 #: JetStream de-duplicates publishes carrying the same value of this header.
 MSG_ID_HEADER = "Nats-Msg-Id"
 
