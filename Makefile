@@ -5,13 +5,14 @@ SHELL := /bin/bash
 UV := $(shell command -v uv 2>/dev/null || echo "python3 -m uv")
 RUN := $(UV) run --frozen
 
-.PHONY: help install lint typecheck unit integration test demo bench up clean
+.PHONY: help install lint typecheck unit integration test demo bench up docs clean
 
 help:
 	@echo "make demo   - one simulated phone call through every service (no API keys)"
 	@echo "make test   - lint, types, unit and integration tests (what CI runs)"
 	@echo "make bench  - benchmark figures (latency percentiles, CPU and memory per call)"
 	@echo "make up     - the stack in the foreground for real Twilio/OpenAI use"
+	@echo "make docs   - regenerate docs/asyncapi.yaml and docs/openapi/*.json from the code"
 
 .venv/.installed: pyproject.toml uv.lock libs/*/pyproject.toml services/*/pyproject.toml simulators/pyproject.toml
 	@command -v uv >/dev/null 2>&1 || python3 -m uv --version >/dev/null 2>&1 \
@@ -48,6 +49,12 @@ bench: install
 
 up: install
 	$(RUN) python -m switchboard_sim.up
+
+# Generated API documents, checked in; tests fail when they are stale.
+docs: install
+	$(RUN) python -m switchboard_common.asyncapi --out docs/asyncapi.yaml
+	$(RUN) python -m switchboard_gateway.openapi --out docs/openapi/gateway.json
+	$(RUN) python -m switchboard_knowledge.openapi --out docs/openapi/knowledge.json
 
 clean:
 	rm -rf .venv .mypy_cache .ruff_cache .pytest_cache demo-output

@@ -36,9 +36,9 @@ from pydantic import Field, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from .events import (
-    ALL_EVENTS,
     MSG_ID_HEADER,
     STREAM_NAME,
+    STREAM_SUBJECT,
     AgentTurnEvent,
     AnyCallEvent,
     CallEndedEvent,
@@ -93,7 +93,7 @@ def _stream_config(
         base,
         name=STREAM_NAME,
         description="Switchboard: every event of every call (docs/events.md)",
-        subjects=[ALL_EVENTS],
+        subjects=[STREAM_SUBJECT],
         retention=RetentionPolicy.LIMITS,
         storage=StorageType.FILE,
         discard=DiscardPolicy.OLD,
@@ -559,7 +559,7 @@ class EventFollower:
 
 
 def follow(
-    js: JetStreamContext, filter_subject: str = ALL_EVENTS, from_start: bool = False
+    js: JetStreamContext, filter_subject: str = STREAM_SUBJECT, from_start: bool = False
 ) -> EventFollower:
     """Tail the events matching ``filter_subject`` (see :func:`.events.events_filter`)::
 

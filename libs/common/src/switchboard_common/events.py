@@ -19,15 +19,21 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError,
 
 from .ids import BusinessId, CallId, ProcessId, check_token
 from .messages import BusMessage, utc_now
+from .subjects import (
+    ALL_EVENTS,
+    BUSINESS_CALL_EVENTS,
+    BUSINESS_EVENTS,
+    CALL_EVENT,
+    CALL_EVENTS,
+    render,
+)
 
 # --- the stream and its subjects -----------------------------------------------------------
 
 #: The JetStream stream holding every call event.
 STREAM_NAME = "SB_CALL_EVENTS"
-#: Prefix of every event subject.
-EVENTS_ROOT = "sb.events"
 #: The stream's subject: every event of every call of every business.
-ALL_EVENTS = f"{EVENTS_ROOT}.>"
+STREAM_SUBJECT = ALL_EVENTS
 #: JetStream de-duplicates publishes carrying the same value of this header.
 MSG_ID_HEADER = "Nats-Msg-Id"
 
@@ -38,28 +44,26 @@ EventType = Literal[
 
 def event_subject(business_id: str, call_id: str, event_type: str) -> str:
     """Where one event of one call is published: ``sb.events.<business>.<call>.<type>``."""
-    return (
-        f"{EVENTS_ROOT}.{check_token(business_id, 'business id')}."
-        f"{check_token(call_id, 'call id')}.{check_token(event_type, 'event type')}"
-    )
+    return render(CALL_EVENT, business_id=business_id, call_id=call_id, event_type=event_type)
 
 
 def business_events(business_id: str) -> str:
     """Filter over every event of one business (tenant)."""
-    return f"{EVENTS_ROOT}.{check_token(business_id, 'business id')}.>"
+    return render(BUSINESS_EVENTS, business_id=business_id)
 
 
 def call_events(call_id: str) -> str:
     """Filter over every event of one call, whatever its business."""
-    return f"{EVENTS_ROOT}.*.{check_token(call_id, 'call id')}.>"
+    return render(CALL_EVENTS, call_id=call_id)
 
 
 def events_filter(business_id: str | None = None, call_id: str | None = None) -> str:
     """Filter for a business, a call, both, or (neither) everything."""
-    business = check_token(business_id, "business id") if business_id else "*"
+    if business_id and call_id:
+        return render(BUSINESS_CALL_EVENTS, business_id=business_id, call_id=call_id)
     if call_id:
-        return f"{EVENTS_ROOT}.{business}.{check_token(call_id, 'call id')}.>"
-    return f"{EVENTS_ROOT}.{business}.>" if business_id else ALL_EVENTS
+        return call_events(call_id)
+    return business_events(business_id) if business_id else ALL_EVENTS
 
 
 def msg_id(call_id: str, seq: int) -> str:

@@ -11,6 +11,18 @@ from .ids import check_token
 
 ROOT = "sb"
 
+
+def render(template: str, **tokens: str) -> str:
+    """Fill a subject template's ``{name}`` placeholders, each checked to be one subject token.
+
+    The templates below are the only spelling of each subject: the functions render them for
+    the services, and :mod:`.catalog` reads them to document the bus.
+    """
+    return template.format_map(
+        {name: check_token(value, name.replace("_", " ")) for name, value in tokens.items()}
+    )
+
+
 #: Request-reply: a gateway offers a new call; one agent of the queue group takes it.
 AGENT_DISPATCH = f"{ROOT}.agent.dispatch"
 #: Queue group all agent processes join on :data:`AGENT_DISPATCH`.
@@ -34,44 +46,60 @@ BUSINESSES_BUCKET = "sb_businesses"
 BUSINESS_NUMBERS_BUCKET = "sb_business_numbers"
 
 
+#: Templates of the per-id subjects; ``{name}`` is one subject token (see :func:`render`).
+AGENT_HEARTBEAT = f"{ROOT}.agent.{{agent_id}}.heartbeat"
+CALLER_AUDIO = f"{ROOT}.call.{{call_id}}.audio.caller"
+AGENT_AUDIO = f"{ROOT}.call.{{call_id}}.audio.agent"
+GATEWAY_CONTROL = f"{ROOT}.call.{{call_id}}.gateway"
+AGENT_CONTROL = f"{ROOT}.call.{{call_id}}.agent"
+TRANSCRIPT = f"{ROOT}.transcript.{{business_id}}.{{call_id}}"
+BUSINESS_TRANSCRIPTS = f"{ROOT}.transcript.{{business_id}}.*"
+CALLER_MESSAGES = f"{ROOT}.messages.{{business_id}}"
+#: Call events (JetStream stream ``SB_CALL_EVENTS``, see :mod:`.events`).
+EVENTS_ROOT = f"{ROOT}.events"
+CALL_EVENT = f"{EVENTS_ROOT}.{{business_id}}.{{call_id}}.{{event_type}}"
+ALL_EVENTS = f"{EVENTS_ROOT}.>"
+#: Filters over call events: one business, one call (whatever its business), or both.
+BUSINESS_EVENTS = f"{EVENTS_ROOT}.{{business_id}}.>"
+CALL_EVENTS = f"{EVENTS_ROOT}.*.{{call_id}}.>"
+BUSINESS_CALL_EVENTS = f"{EVENTS_ROOT}.{{business_id}}.{{call_id}}.>"
+
+
 def agent_heartbeat(agent_id: str) -> str:
     """An agent process announces it is alive (and its load) here."""
-    return f"{ROOT}.agent.{check_token(agent_id, 'agent id')}.heartbeat"
+    return render(AGENT_HEARTBEAT, agent_id=agent_id)
 
 
 def caller_audio(call_id: str) -> str:
     """Caller audio, gateway → agent. Payload: raw μ-law bytes (see :mod:`.audio`)."""
-    return f"{ROOT}.call.{check_token(call_id, 'call id')}.audio.caller"
+    return render(CALLER_AUDIO, call_id=call_id)
 
 
 def agent_audio(call_id: str) -> str:
     """Agent audio, agent → gateway. Payload: chunk header + raw μ-law (see :mod:`.audio`)."""
-    return f"{ROOT}.call.{check_token(call_id, 'call id')}.audio.agent"
+    return render(AGENT_AUDIO, call_id=call_id)
 
 
 def gateway_control(call_id: str) -> str:
     """Commands for whichever gateway holds the call's media stream (clear, hang up)."""
-    return f"{ROOT}.call.{check_token(call_id, 'call id')}.gateway"
+    return render(GATEWAY_CONTROL, call_id=call_id)
 
 
 def agent_control(call_id: str) -> str:
     """Call lifecycle and caller events for whichever agent owns the call."""
-    return f"{ROOT}.call.{check_token(call_id, 'call id')}.agent"
+    return render(AGENT_CONTROL, call_id=call_id)
 
 
 def transcript(business_id: str, call_id: str) -> str:
     """Transcript events of one call of one business."""
-    return (
-        f"{ROOT}.transcript.{check_token(business_id, 'business id')}."
-        f"{check_token(call_id, 'call id')}"
-    )
+    return render(TRANSCRIPT, business_id=business_id, call_id=call_id)
 
 
 def business_transcripts(business_id: str) -> str:
     """Wildcard over the transcripts of one business."""
-    return f"{ROOT}.transcript.{check_token(business_id, 'business id')}.*"
+    return render(BUSINESS_TRANSCRIPTS, business_id=business_id)
 
 
 def caller_messages(business_id: str) -> str:
     """Messages callers left for a business (the ``take_message`` tool)."""
-    return f"{ROOT}.messages.{check_token(business_id, 'business id')}"
+    return render(CALLER_MESSAGES, business_id=business_id)
