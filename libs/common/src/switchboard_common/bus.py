@@ -3,33 +3,33 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 
 import nats
 from nats.aio.client import Client
 
+from . import logs
+from .metrics import NATS_DISCONNECTS, NATS_ERRORS, NATS_RECONNECTS
 from .settings import NatsSettings
 
 log = logging.getLogger(__name__)
 
+ErrorCallback = Callable[[Exception], Awaitable[None]]
+Callback = Callable[[], Awaitable[None]]
 
-async def connect(settings: NatsSettings, name: str) -> Client:
+
+async def connect(settings: NatsSettings, name: str, service: str | None = None) -> Client:
     """Open a connection that keeps reconnecting for as long as the process lives.
 
     A dead bus must not kill a service: ``max_reconnect_attempts=-1`` retries forever and the
-    callbacks log each transition, while the bounded pending limits turn a slow consumer into
-    counted drops instead of unbounded memory.
+    callbacks log and count each transition (``service`` labels the counters; by default the
+    name given to :func:`~switchboard_common.logs.configure_logging`), while the bounded
+    pending limits turn a slow consumer into counted drops instead of unbounded memory.
     """
-
-    async def on_error(exc: Exception) -> None:
-        log.warning("nats error: %s", exc)
-
-    async def on_disconnected() -> None:
-        log.warning("nats disconnected")
-
-    async def on_reconnected() -> None:
-        log.info("nats reconnected")
+    on_error, on_disconnected, on_reconnected = connection_callbacks(
+        service or logs.service_name()
+    )
 
     password = settings.password.get_secret_value() if settings.password else None
     return await nats.connect(
@@ -49,10 +49,33 @@ async def connect(settings: NatsSettings, name: str) -> Client:
     )
 
 
+def connection_callbacks(service: str) -> tuple[ErrorCallback, Callback, Callback]:
+    """The error, disconnected and reconnected callbacks: a log line and a counter each."""
+    errors = NATS_ERRORS.labels(service)
+    disconnects = NATS_DISCONNECTS.labels(service)
+    reconnects = NATS_RECONNECTS.labels(service)
+
+    async def on_error(exc: Exception) -> None:
+        errors.inc()
+        log.warning("nats error: %s", exc)
+
+    async def on_disconnected() -> None:
+        disconnects.inc()
+        log.warning("nats disconnected")
+
+    async def on_reconnected() -> None:
+        reconnects.inc()
+        log.info("nats reconnected")
+
+    return on_error, on_disconnected, on_reconnected
+
+
 @asynccontextmanager
-async def connected(settings: NatsSettings, name: str) -> AsyncIterator[Client]:
+async def connected(
+    settings: NatsSettings, name: str, service: str | None = None
+) -> AsyncIterator[Client]:
     """A connection that is drained (in-flight messages delivered) when the block exits."""
-    nc = await connect(settings, name)
+    nc = await connect(settings, name, service)
     try:
         yield nc
     finally:
