@@ -14,6 +14,7 @@ from switchboard_common.business_store import open_directory
 from switchboard_common.event_stream import EventStreamSettings, ensure_stream
 from switchboard_common.runtime import run
 from switchboard_common.settings import NatsSettings
+from switchboard_common.telemetry import init_telemetry
 
 from .settings import AgentSettings
 from .tools import ToolRegistry
@@ -50,7 +51,7 @@ async def serve(settings: AgentSettings) -> None:
 
 
 def main() -> None:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    init_telemetry("agent")
     settings = AgentSettings()
     if settings.metrics_port is not None:
         start_http_server(settings.metrics_port, addr=settings.metrics_host)
