@@ -27,9 +27,7 @@ async def connect(settings: NatsSettings, name: str, service: str | None = None)
     name given to :func:`~switchboard_common.logs.configure_logging`), while the bounded
     pending limits turn a slow consumer into counted drops instead of unbounded memory.
     """
-    on_error, on_disconnected, on_reconnected = connection_callbacks(
-        service or logs.service_name()
-    )
+    on_error, on_disconnected, on_reconnected = connection_callbacks(service or logs.service_name())
 
     password = settings.password.get_secret_value() if settings.password else None
     return await nats.connect(

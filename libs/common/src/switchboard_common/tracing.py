@@ -98,6 +98,11 @@ def inject_headers(headers: dict[str, str] | None = None) -> dict[str, str]:
     return carrier
 
 
+def propagate_into(carrier: dict[str, str]) -> None:
+    """Only the W3C trace context (no call id) into ``carrier``."""
+    propagate.inject(carrier)
+
+
 def extract_context(msg: Any) -> Context:
     """The trace context a NATS message (or a ``nats.micro`` request, or a plain header
     mapping) carries; an empty context when it carries none, so a span started with it
