@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import nats
@@ -15,9 +15,6 @@ from .settings import NatsSettings
 
 log = logging.getLogger(__name__)
 
-ErrorCallback = Callable[[Exception], Awaitable[None]]
-Callback = Callable[[], Awaitable[None]]
-
 
 async def connect(settings: NatsSettings, name: str, service: str | None = None) -> Client:
     """Open a connection that keeps reconnecting for as long as the process lives.
@@ -27,10 +24,10 @@ async def connect(settings: NatsSettings, name: str, service: str | None = None)
     name given to :func:`~switchboard_common.logs.configure_logging`), while the bounded
     pending limits turn a slow consumer into counted drops instead of unbounded memory.
     """
-    on_error, on_disconnected, on_reconnected = connection_callbacks(service or logs.service_name())
+    watch = ConnectionWatch(service or logs.service_name())
 
     password = settings.password.get_secret_value() if settings.password else None
-    return await nats.connect(
+    watch.client = await nats.connect(
         servers=settings.servers,
         name=name,
         user=settings.user,
@@ -41,31 +38,36 @@ async def connect(settings: NatsSettings, name: str, service: str | None = None)
         connect_timeout=settings.connect_timeout_s,
         pending_size=settings.pending_bytes_limit,
         flusher_queue_size=settings.flusher_queue_size,
-        error_cb=on_error,
-        disconnected_cb=on_disconnected,
-        reconnected_cb=on_reconnected,
+        error_cb=watch.on_error,
+        disconnected_cb=watch.on_disconnected,
+        reconnected_cb=watch.on_reconnected,
     )
+    return watch.client
 
 
-def connection_callbacks(service: str) -> tuple[ErrorCallback, Callback, Callback]:
-    """The error, disconnected and reconnected callbacks: a log line and a counter each."""
-    errors = NATS_ERRORS.labels(service)
-    disconnects = NATS_DISCONNECTS.labels(service)
-    reconnects = NATS_RECONNECTS.labels(service)
+class ConnectionWatch:
+    """The connection's callbacks: a log line and a counter per transition. A disconnect of
+    our own making (``close``/``drain``, after which nats-py reports one too) is not counted."""
 
-    async def on_error(exc: Exception) -> None:
-        errors.inc()
+    def __init__(self, service: str) -> None:
+        self.client: Client | None = None
+        self._errors = NATS_ERRORS.labels(service)
+        self._disconnects = NATS_DISCONNECTS.labels(service)
+        self._reconnects = NATS_RECONNECTS.labels(service)
+
+    async def on_error(self, exc: Exception) -> None:
+        self._errors.inc()
         log.warning("nats error: %s", exc)
 
-    async def on_disconnected() -> None:
-        disconnects.inc()
+    async def on_disconnected(self) -> None:
+        if self.client is not None and (self.client.is_closed or self.client.is_draining):
+            return
+        self._disconnects.inc()
         log.warning("nats disconnected")
 
-    async def on_reconnected() -> None:
-        reconnects.inc()
+    async def on_reconnected(self) -> None:
+        self._reconnects.inc()
         log.info("nats reconnected")
-
-    return on_error, on_disconnected, on_reconnected
 
 
 @asynccontextmanager
