@@ -20,7 +20,7 @@ async def test_a_request_carries_the_trace_and_the_responder_continues_it(
         with tracing.tracer().start_as_current_span(
             "responder", context=tracing.extract_context(msg)
         ):
-            await msg.respond(tracing.call_id_of(msg).encode() if tracing.call_id_of(msg) else b"")
+            await msg.respond((tracing.call_id_of(msg) or "").encode())
 
     sub = await nc.subscribe("obs.trace.echo", cb=respond)
     with logs.call_scope("CA42"), tracing.tracer().start_as_current_span("requester") as parent:
