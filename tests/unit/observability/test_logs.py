@@ -44,7 +44,7 @@ def test_json_lines_carry_the_service_and_the_call_only_inside_its_scope(
     assert (inside["call_id"], inside["business_id"]) == ("CA123", "acme")
     assert inside["level"] == "INFO"
     assert inside["logger"] == "tests.observability.captured"
-    assert "time" in inside
+    assert str(inside["time"]).endswith("+00:00")  # ISO 8601, UTC
     assert (outside["call_id"], outside["business_id"]) == (None, None)
 
 

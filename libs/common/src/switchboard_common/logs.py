@@ -32,7 +32,7 @@ CALL_ID: ContextVar[str | None] = ContextVar("switchboard_call_id", default=None
 BUSINESS_ID: ContextVar[str | None] = ContextVar("switchboard_business_id", default=None)
 
 TEXT_FORMAT = "%(asctime)s %(levelname)s %(service)s %(name)s [%(call_id)s] %(message)s"
-JSON_FIELDS = "%(asctime)s %(levelname)s %(name)s %(message)s"
+JSON_FIELDS = "%(levelname)s %(name)s %(message)s"
 
 _service = "unknown"
 _handler: logging.Handler | None = None
@@ -154,10 +154,9 @@ def _format_from_env() -> LogFormat:
 
 
 def _json_formatter() -> logging.Formatter:
+    """``time`` is ISO 8601 in UTC, what log collectors parse without configuration."""
     return JsonFormatter(
-        JSON_FIELDS,
-        rename_fields={"asctime": "time", "levelname": "level", "name": "logger"},
-        timestamp=False,
+        JSON_FIELDS, rename_fields={"levelname": "level", "name": "logger"}, timestamp="time"
     )
 
 
