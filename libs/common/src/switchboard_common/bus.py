@@ -9,30 +9,25 @@ from contextlib import asynccontextmanager
 import nats
 from nats.aio.client import Client
 
+from . import logs
+from .metrics import NATS_DISCONNECTS, NATS_ERRORS, NATS_RECONNECTS
 from .settings import NatsSettings
 
 log = logging.getLogger(__name__)
 
 
-async def connect(settings: NatsSettings, name: str) -> Client:
+async def connect(settings: NatsSettings, name: str, service: str | None = None) -> Client:
     """Open a connection that keeps reconnecting for as long as the process lives.
 
     A dead bus must not kill a service: ``max_reconnect_attempts=-1`` retries forever and the
-    callbacks log each transition, while the bounded pending limits turn a slow consumer into
-    counted drops instead of unbounded memory.
+    callbacks log and count each transition (``service`` labels the counters; by default the
+    name given to :func:`~switchboard_common.logs.configure_logging`), while the bounded
+    pending limits turn a slow consumer into counted drops instead of unbounded memory.
     """
-
-    async def on_error(exc: Exception) -> None:
-        log.warning("nats error: %s", exc)
-
-    async def on_disconnected() -> None:
-        log.warning("nats disconnected")
-
-    async def on_reconnected() -> None:
-        log.info("nats reconnected")
+    watch = ConnectionWatch(service or logs.service_name())
 
     password = settings.password.get_secret_value() if settings.password else None
-    return await nats.connect(
+    watch.client = await nats.connect(
         servers=settings.servers,
         name=name,
         user=settings.user,
@@ -43,16 +38,44 @@ async def connect(settings: NatsSettings, name: str) -> Client:
         connect_timeout=settings.connect_timeout_s,
         pending_size=settings.pending_bytes_limit,
         flusher_queue_size=settings.flusher_queue_size,
-        error_cb=on_error,
-        disconnected_cb=on_disconnected,
-        reconnected_cb=on_reconnected,
+        error_cb=watch.on_error,
+        disconnected_cb=watch.on_disconnected,
+        reconnected_cb=watch.on_reconnected,
     )
+    return watch.client
+
+
+class ConnectionWatch:
+    """The connection's callbacks: a log line and a counter per transition. A disconnect of
+    our own making (``close``/``drain``, after which nats-py reports one too) is not counted."""
+
+    def __init__(self, service: str) -> None:
+        self.client: Client | None = None
+        self._errors = NATS_ERRORS.labels(service)
+        self._disconnects = NATS_DISCONNECTS.labels(service)
+        self._reconnects = NATS_RECONNECTS.labels(service)
+
+    async def on_error(self, exc: Exception) -> None:
+        self._errors.inc()
+        log.warning("nats error: %s", exc)
+
+    async def on_disconnected(self) -> None:
+        if self.client is not None and (self.client.is_closed or self.client.is_draining):
+            return
+        self._disconnects.inc()
+        log.warning("nats disconnected")
+
+    async def on_reconnected(self) -> None:
+        self._reconnects.inc()
+        log.info("nats reconnected")
 
 
 @asynccontextmanager
-async def connected(settings: NatsSettings, name: str) -> AsyncIterator[Client]:
+async def connected(
+    settings: NatsSettings, name: str, service: str | None = None
+) -> AsyncIterator[Client]:
     """A connection that is drained (in-flight messages delivered) when the block exits."""
-    nc = await connect(settings, name)
+    nc = await connect(settings, name, service)
     try:
         yield nc
     finally:

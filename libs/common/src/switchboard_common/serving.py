@@ -13,6 +13,8 @@ from typing import Any
 
 import uvicorn
 
+from . import logs
+
 
 def bind(host: str, port: int) -> tuple[socket.socket, str]:
     """A bound socket and its ``http://host:port`` (the real port when 0 was asked)."""
@@ -38,7 +40,11 @@ class AnnouncingServer(uvicorn.Server):
 
 
 def server_config(app: Any, **overrides: Any) -> uvicorn.Config:
+    """Quiet uvicorn; once :func:`~switchboard_common.logs.configure_logging` ran, its records
+    go through the service's own handler (JSON, tagged) instead of uvicorn's text one."""
     options: dict[str, Any] = {"log_level": "warning", "access_log": False}
+    if logs.is_configured():
+        options["log_config"] = None
     options.update(overrides)
     return uvicorn.Config(app, **options)
 

@@ -17,6 +17,7 @@ from switchboard_common.lifecycle import DrainSettings, StopSignals, ops_app
 from switchboard_common.runtime import run
 from switchboard_common.serving import QuietServer, bind, server_config
 from switchboard_common.settings import NatsSettings
+from switchboard_common.telemetry import init_telemetry
 
 from .settings import AgentSettings
 from .tools import ToolRegistry
@@ -78,7 +79,7 @@ async def serve(settings: AgentSettings) -> None:
 
 
 def main() -> None:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    init_telemetry("agent")
     run(serve(AgentSettings()))
 
 

@@ -20,10 +20,21 @@ TURN_LATENCY = Histogram(
     buckets=_LATENCY_BUCKETS,
 )
 BARGE_INS = Counter("switchboard_agent_barge_ins_total", "Caller interruptions handled.")
+BARGE_IN_LATENCY = Histogram(
+    "switchboard_agent_barge_in_latency_seconds",
+    "Caller speech detected (speech_started) to the gateway confirming the playback clear.",
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.2, 0.3, 0.5, 1.0, 2.0),
+)
 TOOL_CALLS = Counter(
     "switchboard_agent_tool_calls_total", "Tool calls, by tool and outcome.", ["tool", "ok"]
 )
 TOOL_LATENCY = Histogram("switchboard_agent_tool_latency_seconds", "Tool run time.", ["tool"])
+KNOWLEDGE_QUERY_LATENCY = Histogram(
+    "switchboard_agent_knowledge_query_seconds",
+    "Knowledge service round trip as the agent sees it, by outcome (ok, timeout, error).",
+    ["outcome"],
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 5.0),
+)
 REALTIME_ERRORS = Counter(
     "switchboard_agent_realtime_errors_total", "Error events from the Realtime API.", ["code"]
 )

@@ -32,9 +32,11 @@ from openai.types.realtime import (
     ResponseDoneEvent,
     ResponseOutputItemDoneEvent,
 )
+from opentelemetry import trace
+from opentelemetry.trace import Span, Status, StatusCode
 from pydantic import ValidationError
 
-from switchboard_common import subjects
+from switchboard_common import logs, subjects, tracing
 from switchboard_common.audio import BYTES_PER_MS, encode_agent_chunk
 from switchboard_common.business import BusinessProfile
 from switchboard_common.event_stream import CallEventPublisher
@@ -127,13 +129,22 @@ class CallSession:
         self._background: set[asyncio.Task[None]] = set()
         self._idle_through = -1
         self._speech_stopped_at: float | None = None
+        self._speech_started_at: float | None = None
+        #: The call's span, and the open turn's (end of caller speech to first agent audio).
+        self._span: Span = trace.INVALID_SPAN
+        self._turn_span: Span | None = None
         self._last_audio_at = time.monotonic()
         self.end_reason = ""
 
     # --- lifecycle ---------------------------------------------------------------------------
 
     async def prepare(self) -> None:
-        """Subscribe before the offer is accepted, so nothing the gateway sends is missed."""
+        """Subscribe before the offer is accepted, so nothing the gateway sends is missed.
+        The subscriptions' tasks are made inside the call's log scope, so they carry its ids."""
+        with logs.call_scope(self.call_id, self.business.business_id):
+            await self._subscribe()
+
+    async def _subscribe(self) -> None:
         self._subs = [
             await self._nc.subscribe(subjects.agent_control(self.call_id), cb=self._on_control),
             await self._nc.subscribe(
@@ -144,14 +155,29 @@ class CallSession:
         ]
 
     async def run(self) -> None:
-        try:
-            await self._converse()
-        except Exception as exc:
-            log.exception("call %s: session failed", self.call_id)
-            self.end_reason = self.end_reason or "session_error"
-            await self._give_up(f"{type(exc).__name__}: {exc}")
-        finally:
-            await self._release()
+        """The call's task: its logs are tagged with the call, and its span (a child of the
+        gateway's offer, whose context was current when the task was made) is the parent of
+        every turn, tool call and barge-in, and of the knowledge service's work."""
+        logs.bind_call(self.call_id, self.business.business_id)
+        with tracing.tracer().start_as_current_span(
+            "agent.call",
+            attributes={
+                "call.id": self.call_id,
+                "business.id": self.business.business_id,
+                "agent.id": self._settings.agent_id,
+            },
+        ) as span:
+            self._span = span
+            try:
+                await self._converse()
+            except Exception as exc:
+                log.exception("call %s: session failed", self.call_id)
+                self.end_reason = self.end_reason or "session_error"
+                span.set_status(Status(StatusCode.ERROR, type(exc).__name__))
+                await self._give_up(f"{type(exc).__name__}: {exc}")
+            finally:
+                await self._release()
+                span.set_attribute("call.end_reason", self.end_reason or "ended")
 
     async def _give_up(self, why: str) -> None:
         """The call cannot be served (e.g. the model is unreachable): have the gateway end it,
@@ -163,7 +189,9 @@ class CallSession:
         if self._started.is_set() and not self._ended.is_set():
             hang_up = HangUp(call_id=self.call_id, reason=why[:200], after_playback=False)
             with contextlib.suppress(Exception):
-                await self._nc.publish(self._gateway_subject, hang_up.to_bytes())
+                await self._nc.publish(
+                    self._gateway_subject, hang_up.to_bytes(), headers=tracing.inject_headers()
+                )
 
     async def hang_up_now(self, reason: str) -> None:
         """Have the gateway end the call at once (the agent is going away: drain deadline)."""
@@ -277,7 +305,9 @@ class CallSession:
         else:
             command = HangUp(call_id=self.call_id, reason=reason, after_playback=True)
         try:
-            await self._nc.publish(self._gateway_subject, command.to_bytes())
+            await self._nc.publish(
+                self._gateway_subject, command.to_bytes(), headers=tracing.inject_headers()
+            )
         except Exception as exc:
             log.warning("call %s: could not ask the gateway to end the call: %s", self.call_id, exc)
 
@@ -346,6 +376,7 @@ class CallSession:
         return link
 
     async def _release(self) -> None:
+        self._end_turn_span("call ended")
         self._turns.flush()
         if self._started_at is not None:
             self._events.call_ended(
@@ -391,7 +422,7 @@ class CallSession:
         try:
             event = agent_control_adapter.validate_json(msg.data)
         except ValidationError as exc:
-            log.warning("call %s: unreadable control message: %s", self.call_id, exc)
+            log.warning("call %s: unreadable control message: %s", self.call_id, logs.private(exc))
             return
         if isinstance(event, CallStarted):
             self._started_at = time.monotonic()
@@ -433,12 +464,14 @@ class CallSession:
             self._last_activity = time.monotonic()
             self._caller_speaking = True
             self._speech_audio = list(self._recent_audio)
+            self._speech_started_at = time.perf_counter()
             await self._barge_in()
         elif isinstance(event, InputAudioBufferSpeechStoppedEvent):
             self._last_activity = time.monotonic()
             self._caller_speaking = False
             self._speech_audio = []
             self._speech_stopped_at = time.perf_counter()
+            self._begin_turn_span()
         elif isinstance(event, ResponseCreatedEvent):
             self._active_response = event.response.id
         elif isinstance(event, ResponseOutputItemDoneEvent):
@@ -447,13 +480,19 @@ class CallSession:
             await self._on_response_done(event)
         elif isinstance(event, ConversationItemInputAudioTranscriptionCompletedEvent):
             self._caller_turns += 1
+            log.info("call %s: caller said %s", self.call_id, logs.private(event.transcript))
             self._history.append(("user", event.transcript))
             self._events.caller_turn(event.transcript, event.item_id)
             await self._publish_transcript(Speaker.CALLER, event.transcript, event.item_id)
         elif isinstance(event, RealtimeErrorEvent):
             code = event.error.code or event.error.type
             metrics.REALTIME_ERRORS.labels(code).inc()
-            log.warning("call %s: Realtime error %s: %s", self.call_id, code, event.error.message)
+            log.warning(  # the provider's message may quote what the caller said
+                "call %s: Realtime error %s: %s",
+                self.call_id,
+                code,
+                logs.private(event.error.message),
+            )
 
     async def _on_audio(self, delta: AudioDelta) -> None:
         if delta.response_id in self._interrupted:
@@ -462,6 +501,7 @@ class CallSession:
         if self._speech_stopped_at is not None:
             metrics.TURN_LATENCY.observe(time.perf_counter() - self._speech_stopped_at)
             self._speech_stopped_at = None
+            self._end_turn_span()
         self._last_activity = time.monotonic()
         seq = self._ledger.record(delta.item_id, len(delta.audio))
         await self._nc.publish(self._audio_subject, encode_agent_chunk(seq, delta.audio))
@@ -483,7 +523,11 @@ class CallSession:
         if item_id is None or (not playing and response_id is None):
             return
         metrics.BARGE_INS.inc()
-        position = await self._clear_playback()
+        with tracing.tracer().start_as_current_span("agent.barge_in") as span:
+            position = await self._clear_playback()
+            span.set_attribute("barge_in.confirmed", position is not None)
+        if position is not None and self._speech_started_at is not None:
+            metrics.BARGE_IN_LATENCY.observe(time.perf_counter() - self._speech_started_at)
         link = self._link
         if link is None:
             return
@@ -511,6 +555,7 @@ class CallSession:
                 self._gateway_subject,
                 ClearPlayback(call_id=self.call_id).to_bytes(),
                 timeout=self._settings.clear_timeout_s,
+                headers=tracing.inject_headers(),
             )
             return PlaybackPosition.model_validate_json(reply.data)
         except Exception as exc:
@@ -529,7 +574,15 @@ class CallSession:
     async def _run_tool(
         self, call_id: str, name: str, arguments: str
     ) -> tuple[str, str, str, ToolResult]:
-        return call_id, name, arguments, await self._tools.run(name, arguments, self._tool_ctx)
+        """A child span per tool call; a knowledge query made inside it carries it on."""
+        with tracing.tracer().start_as_current_span(
+            f"agent.tool {name}", attributes={"tool.name": name}
+        ) as span:
+            result = await self._tools.run(name, arguments, self._tool_ctx)
+            span.set_attribute("tool.ok", result.ok)
+            if not result.ok:
+                span.set_status(Status(StatusCode.ERROR))
+        return call_id, name, arguments, result
 
     async def _on_response_done(self, event: ResponseDoneEvent) -> None:
         response = event.response
@@ -600,6 +653,23 @@ class CallSession:
         )
 
     # --- helpers -----------------------------------------------------------------------------
+
+    def _begin_turn_span(self) -> None:
+        """A turn runs from the end of the caller's speech to the agent's first audio."""
+        self._end_turn_span("caller spoke again")
+        self._turn_span = tracing.tracer().start_span(
+            "agent.turn",
+            context=trace.set_span_in_context(self._span),
+            attributes={"turn.caller_index": self._caller_turns + 1},
+        )
+
+    def _end_turn_span(self, unanswered: str | None = None) -> None:
+        span, self._turn_span = self._turn_span, None
+        if span is None:
+            return
+        if unanswered is not None:
+            span.set_attribute("turn.unanswered", unanswered)
+        span.end()
 
     def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
         task = asyncio.create_task(coro)

@@ -12,7 +12,7 @@ from nats.aio.subscription import Subscription
 from openai import AsyncOpenAI
 from pydantic import ValidationError
 
-from switchboard_common import subjects
+from switchboard_common import subjects, tracing
 from switchboard_common.business import BusinessLookup
 from switchboard_common.lifecycle import wait_until_idle
 from switchboard_common.messages import AgentHeartbeat, CallOffer, CallOfferReply
@@ -108,7 +108,8 @@ class AgentWorker:
         except ValidationError as exc:
             log.warning("unreadable call offer: %s", exc)
             return
-        reply = await self._take(offer)
+        with tracing.attached(tracing.extract_context(msg)):  # the call's task inherits it
+            reply = await self._take(offer)
         with contextlib.suppress(Exception):
             await msg.respond(reply.to_bytes())
 

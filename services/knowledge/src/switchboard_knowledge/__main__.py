@@ -13,6 +13,7 @@ from switchboard_common.lifecycle import DrainSettings, StopSignals
 from switchboard_common.runtime import run
 from switchboard_common.serving import QuietServer, bind, server_config
 from switchboard_common.settings import NatsSettings
+from switchboard_common.telemetry import init_telemetry
 
 from .api import create_api
 from .backends.base import KnowledgeBackend
@@ -85,7 +86,7 @@ async def serve(settings: KnowledgeSettings) -> None:
 
 
 def main() -> None:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    init_telemetry("knowledge")
     run(serve(KnowledgeSettings()))
 
 

@@ -12,6 +12,7 @@ import asyncio
 import base64
 import binascii
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
@@ -19,9 +20,11 @@ from nats.aio.client import Client
 from nats.micro import add_service
 from nats.micro.request import Request
 from nats.micro.service import Service
+from opentelemetry import trace
+from opentelemetry.trace import SpanKind, Status, StatusCode
 from pydantic import BaseModel, ValidationError
 
-from switchboard_common import subjects
+from switchboard_common import logs, subjects, tracing
 from switchboard_common.knowledge import (
     QUEUE_GROUP,
     SERVICE_NAME,
@@ -36,6 +39,7 @@ from switchboard_common.knowledge import (
 )
 from switchboard_common.messages import BusMessage
 
+from . import metrics
 from .errors import KnowledgeError
 from .service import KnowledgeService
 
@@ -68,7 +72,7 @@ class KnowledgeBus:
         ]
         for name, subject, handler in routes:
             await self._micro.add_endpoint(
-                name=name, subject=subject, handler=self._concurrently(handler)
+                name=name, subject=subject, handler=self._concurrently(name, handler)
             )
 
     async def stop(self) -> None:
@@ -78,35 +82,62 @@ class KnowledgeBus:
             await asyncio.wait(set(self._tasks), timeout=5)
 
     def _concurrently(
-        self, handler: Callable[[Request], Awaitable[None]]
+        self, endpoint: str, handler: Callable[[Request], Awaitable[None]]
     ) -> Callable[[Request], Awaitable[None]]:
         async def spawn(request: Request) -> None:
-            task = asyncio.create_task(self._guarded(handler, request))
+            task = asyncio.create_task(self._traced(endpoint, handler, request))
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
 
         return spawn
 
+    async def _traced(
+        self, endpoint: str, handler: Callable[[Request], Awaitable[None]], request: Request
+    ) -> None:
+        """One request, in its own task: tagged with the caller's call (``Sb-Call-Id``), a
+        child span of the requester's (``traceparent``), timed by endpoint and outcome."""
+        logs.bind_call(tracing.call_id_of(request))
+        started = time.perf_counter()
+        with tracing.tracer().start_as_current_span(
+            f"knowledge.{endpoint}",
+            context=tracing.extract_context(request),
+            kind=SpanKind.SERVER,
+        ) as span:
+            if self._slots.locked():
+                metrics.REQUESTS_WAITING.labels(endpoint).inc()
+            outcome = await self._guarded(handler, request)
+            span.set_attribute("knowledge.outcome", outcome)
+            if outcome != "ok":
+                span.set_status(Status(StatusCode.ERROR, outcome))
+        metrics.REQUEST_SECONDS.labels(endpoint, outcome).observe(time.perf_counter() - started)
+
     async def _guarded(
         self, handler: Callable[[Request], Awaitable[None]], request: Request
-    ) -> None:
+    ) -> str:
+        """Run the handler; every failure becomes an error answer. Returns the outcome."""
         async with self._slots:
             try:
                 await handler(request)
             except ValidationError as exc:
                 await _error(request, KnowledgeErrorCode.BAD_REQUEST, _first_error(exc))
+                return KnowledgeErrorCode.BAD_REQUEST.value
             except KnowledgeError as exc:
                 await _error(request, exc.code, str(exc))
+                return exc.code.value
             except Exception as exc:
                 log.exception("knowledge request failed")
                 await _error(request, KnowledgeErrorCode.INTERNAL, f"internal error: {exc}")
+                return KnowledgeErrorCode.INTERNAL.value
+        return "ok"
 
     async def _query(self, request: Request) -> None:
         query = KnowledgeQuery.model_validate_json(request.data)
+        _tag(query.business_id)
         await _reply(request, await self._service.query(query))
 
     async def _ingest(self, request: Request) -> None:
         ingest = IngestRequest.model_validate_json(request.data)
+        _tag(ingest.business_id)
         if ingest.text is not None:
             data = ingest.text.encode()
         else:
@@ -122,14 +153,22 @@ class KnowledgeBus:
 
     async def _delete(self, request: Request) -> None:
         delete = DeleteRequest.model_validate_json(request.data)
+        _tag(delete.business_id)
         deleted = await self._service.delete(delete.business_id, delete.document_id)
         await _reply(request, DeleteReply(deleted=deleted))
 
     async def _list(self, request: Request) -> None:
         listing = ListRequest.model_validate_json(request.data)
+        _tag(listing.business_id)
         await _reply(
             request, ListReply(documents=await self._service.documents(listing.business_id))
         )
+
+
+def _tag(business_id: str) -> None:
+    """The request's business, on its log lines and its span."""
+    logs.BUSINESS_ID.set(business_id)
+    trace.get_current_span().set_attribute("business.id", business_id)
 
 
 async def _reply(request: Request, message: BusMessage) -> None:

@@ -3,17 +3,17 @@
 from __future__ import annotations
 
 import asyncio
-import logging
 
 from switchboard_common.runtime import run
 from switchboard_common.serving import DrainingServer, bind, server_config
+from switchboard_common.telemetry import init_telemetry
 
 from .app import create_app
 from .settings import GatewaySettings
 
 
 def main() -> None:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    init_telemetry("gateway")
     settings = GatewaySettings()
     sock, url = bind(settings.host, settings.port)
     app = create_app(settings)

@@ -7,6 +7,12 @@ from prometheus_client import Counter, Gauge, Histogram
 ACTIVE_CALLS = Gauge("switchboard_gateway_active_calls", "Media streams currently open.")
 FRAMES_IN = Counter("switchboard_gateway_frames_in_total", "Caller audio frames put on the bus.")
 FRAMES_OUT = Counter("switchboard_gateway_frames_out_total", "Agent audio chunks sent to Twilio.")
+FRAMES_DROPPED = Counter(
+    "switchboard_gateway_frames_dropped_total",
+    "Audio frames lost: agent chunks after the call ended or not sent to Twilio, caller "
+    "frames with the bus buffer full.",
+    ["why"],
+)
 MALFORMED = Counter(
     "switchboard_gateway_malformed_messages_total",
     "Media Streams messages refused (and otherwise ignored).",

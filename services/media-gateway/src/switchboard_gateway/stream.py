@@ -10,10 +10,13 @@ from typing import Any
 
 from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription
+from nats.errors import OutboundBufferLimitError
+from opentelemetry import trace
+from opentelemetry.trace import Span, SpanKind
 from pydantic import ValidationError
 from starlette.websockets import WebSocket, WebSocketState
 
-from switchboard_common import subjects
+from switchboard_common import logs, subjects, tracing
 from switchboard_common.audio import AudioFormatError, decode_agent_chunk, ulaw_ms
 from switchboard_common.ids import TOKEN_RE
 from switchboard_common.messages import (
@@ -85,6 +88,10 @@ class MediaStreamSession:
         self._background: set[asyncio.Task[None]] = set()
         self._transfer_pending = False
         self._ended_event = asyncio.Event()
+        self._span: Span | None = None
+        #: The call's trace context, computed once per stream, on every control message
+        #: (never on audio frames).
+        self._control_headers: dict[str, str] = {}
 
     async def run(self) -> None:
         try:
@@ -128,7 +135,11 @@ class MediaStreamSession:
             raise wire.MediaStreamError("media before start")
         audio = wire.inbound_audio_of(message)
         if audio:
-            await self._nc.publish(self._audio_subject, audio)
+            try:
+                await self._nc.publish(self._audio_subject, audio)
+            except OutboundBufferLimitError:  # the bus is away and its buffer full: lose a frame
+                metrics.FRAMES_DROPPED.labels("bus_buffer_full").inc()
+                return
             metrics.FRAMES_IN.inc()
 
     async def _on_start(self, message: dict[str, Any]) -> None:
@@ -145,6 +156,7 @@ class MediaStreamSession:
             raise wire.MediaStreamError(f"call {call_id} already has a stream")
         self.call_id, self.business_id, self.agent_id = call_id, business_id, agent_id
         self._stream_sid = start.stream_sid
+        self._begin_trace(params)
         self._ctx.sessions[call_id] = self
         metrics.ACTIVE_CALLS.inc()
         self._subs = [
@@ -160,6 +172,7 @@ class MediaStreamSession:
                 gateway_id=self._ctx.settings.gateway_id,
                 custom_parameters=params,
             ).to_bytes(),
+            headers=self._control_headers,
         )
         await self._ctx.records.put(
             CallRecord(
@@ -173,6 +186,24 @@ class MediaStreamSession:
         )
         log.info("call %s: stream %s started (agent %s)", call_id, start.stream_sid, agent_id)
 
+    def _begin_trace(self, params: dict[str, str]) -> None:
+        """Tag this stream's logs with the call, and continue the call's trace from the
+        ``traceparent`` the voice webhook put in the TwiML (a new trace without one). The span
+        is current for the rest of this websocket's task and the subscriptions made after."""
+        logs.bind_call(self.call_id, self.business_id)
+        self._span = tracing.tracer().start_span(
+            "gateway.media_stream",
+            context=tracing.extract_context(params),
+            kind=SpanKind.SERVER,
+            attributes={
+                "call.id": self.call_id,
+                "business.id": self.business_id,
+                "agent.id": self.agent_id,
+            },
+        )
+        tracing.adopt(trace.set_span_in_context(self._span))
+        self._control_headers = tracing.inject_headers()
+
     async def _on_mark(self, message: dict[str, Any]) -> None:
         name = wire.mark_name_of(message)
         try:
@@ -184,6 +215,7 @@ class MediaStreamSession:
             await self._nc.publish(
                 subjects.agent_control(self.call_id),
                 PlaybackIdle(call_id=self.call_id, last_chunk=seq).to_bytes(),
+                headers=self._control_headers,
             )
 
     async def _on_dtmf(self, message: dict[str, Any]) -> None:
@@ -192,6 +224,7 @@ class MediaStreamSession:
             await self._nc.publish(
                 subjects.agent_control(self.call_id),
                 CallerDtmf(call_id=self.call_id, digit=digit).to_bytes(),
+                headers=self._control_headers,
             )
 
     # --- from the agent --------------------------------------------------------------------
@@ -204,10 +237,12 @@ class MediaStreamSession:
             log.warning("call %s: bad agent chunk: %s", self.call_id, exc)
             return
         if self._ended:
+            metrics.FRAMES_DROPPED.labels("ended").inc()
             return
         try:
             await self._ws.send_text(wire.media_message(self._stream_sid, b64encode(ulaw).decode()))
         except Exception:  # the caller hung up under us; run() ends the call
+            metrics.FRAMES_DROPPED.labels("send_failed").inc()
             return
         duration_ms = ulaw_ms(len(ulaw))
         self._playback.sent(seq, duration_ms)
@@ -245,7 +280,7 @@ class MediaStreamSession:
         try:
             command = gateway_control_adapter.validate_json(msg.data)
         except ValidationError as exc:
-            log.warning("call %s: unreadable command: %s", self.call_id, exc)
+            log.warning("call %s: unreadable command: %s", self.call_id, logs.private(exc))
             return
         if isinstance(command, ClearPlayback):
             await self._clear(msg)
@@ -259,6 +294,12 @@ class MediaStreamSession:
             task.add_done_callback(self._background.discard)
 
     async def _clear(self, msg: Msg) -> None:
+        with tracing.tracer().start_as_current_span(
+            "gateway.clear_playback", context=tracing.extract_context(msg), kind=SpanKind.SERVER
+        ):
+            await self._clear_and_answer(msg)
+
+    async def _clear_and_answer(self, msg: Msg) -> None:
         chunks_sent = self._playback.chunks_sent
         last, ms_into_next = self._playback.cleared()
         metrics.BARGE_INS.inc()
@@ -344,6 +385,7 @@ class MediaStreamSession:
                 await self._nc.publish(
                     subjects.agent_control(self.call_id),
                     CallEnded(call_id=self.call_id, reason=reason).to_bytes(),
+                    headers=self._control_headers,
                 )
             except Exception as exc:
                 log.warning("call %s: could not tell the agent it ended: %s", self.call_id, exc)
@@ -360,6 +402,9 @@ class MediaStreamSession:
                 )
             )
             log.info("call %s: ended (%s)", self.call_id, reason.value)
+        if self._span is not None:
+            self._span.set_attribute("call.end_reason", reason.value)
+            self._span.end()
         if self._ws.application_state == WebSocketState.CONNECTED:
             code = CLOSE_NORMAL if reason == EndReason.CALLER_HUNG_UP else CLOSE_AGENT_LOST
             try:

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
-from switchboard_common import subjects
+from switchboard_common import subjects, tracing
 from switchboard_common.knowledge import (
     ERROR_CODE_HEADER,
     ERROR_HEADER,
@@ -13,6 +14,7 @@ from switchboard_common.knowledge import (
     KnowledgeQueryReply,
 )
 
+from .. import metrics
 from .registry import JsonObject, ToolContext
 
 #: The knowledge service must answer within this; the model is told if it does not.
@@ -54,12 +56,22 @@ async def query_knowledge_base(ctx: ToolContext, args: JsonObject) -> dict[str, 
     if ctx.nc is None:
         raise KnowledgeUnavailable("the knowledge service is not connected")
     request = KnowledgeQuery(business_id=ctx.business.business_id, text=query, top_k=TOP_K)
+    started = time.perf_counter()
     try:
-        msg = await ctx.nc.request(subjects.KNOWLEDGE_QUERY, request.to_bytes(), timeout=DEADLINE_S)
+        msg = await ctx.nc.request(
+            subjects.KNOWLEDGE_QUERY,
+            request.to_bytes(),
+            timeout=DEADLINE_S,
+            headers=tracing.inject_headers(),
+        )
     except TimeoutError as exc:
+        _observe(started, "timeout")
         raise KnowledgeUnavailable("the knowledge base did not answer in time") from exc
     except Exception as exc:  # no responders, bus down
+        _observe(started, "error")
         raise KnowledgeUnavailable(f"the knowledge base is unavailable ({exc})") from exc
+    refused = bool(msg.headers and ERROR_CODE_HEADER in msg.headers)
+    _observe(started, "error" if refused else "ok")
     if msg.headers and ERROR_CODE_HEADER in msg.headers:
         raise KnowledgeUnavailable(
             f"the knowledge base refused: {msg.headers.get(ERROR_HEADER, '')} "
@@ -70,6 +82,10 @@ async def query_knowledge_base(ctx: ToolContext, args: JsonObject) -> dict[str, 
     if not results:
         return {"results": [], "note": "Nothing in the knowledge base matches; say so."}
     return {"results": results}
+
+
+def _observe(started: float, outcome: str) -> None:
+    metrics.KNOWLEDGE_QUERY_LATENCY.labels(outcome).observe(time.perf_counter() - started)
 
 
 DEFINITION: JsonObject = {

@@ -18,6 +18,7 @@ from typing import Any
 
 from nats.aio.client import Client
 
+from switchboard_common import logs
 from switchboard_common.business import BusinessProfile
 
 log = logging.getLogger(__name__)
@@ -113,6 +114,13 @@ class ToolRegistry:
             log.warning("call %s: tool %s timed out after %ss", ctx.call_id, name, tool.timeout_s)
             return result(False, {"error": f"{name} did not answer in time; it may be down."})
         except Exception as exc:
-            log.warning("call %s: tool %s failed: %r", ctx.call_id, name, exc)
+            # The message may quote the model's arguments, i.e. what the caller said.
+            log.warning(
+                "call %s: tool %s failed: %s: %s",
+                ctx.call_id,
+                name,
+                type(exc).__name__,
+                logs.private(exc),
+            )
             return result(False, {"error": f"{name} failed: {exc}"})
         return result(True, output if isinstance(output, dict) else {"result": output})

@@ -7,9 +7,12 @@ import logging
 from nats.aio.client import Client
 from nats.errors import NoRespondersError
 from nats.errors import TimeoutError as NatsTimeoutError
+from opentelemetry import trace
+from opentelemetry.context import Context
+from opentelemetry.trace import SpanKind
 from pydantic import ValidationError
 
-from switchboard_common import subjects
+from switchboard_common import logs, subjects, tracing
 from switchboard_common.messages import CallOffer, CallOfferReply
 
 log = logging.getLogger(__name__)
@@ -25,11 +28,33 @@ class Dispatcher:
         self._attempts = attempts
 
     async def offer(self, offer: CallOffer) -> CallOfferReply | None:
+        """Offer the call. This is where the call's trace begins: the offer span is the root,
+        its context goes to the agent in the request's headers, and it stays current (with the
+        call's log tags) for the rest of the webhook's request, so the TwiML can carry it on
+        to the media stream (see :func:`stream_trace_parameters`)."""
+        logs.bind_call(offer.call_id, offer.business_id)
+        span = tracing.tracer().start_span(
+            "call.offer",
+            context=Context(),  # a new trace per call
+            kind=SpanKind.CLIENT,
+            attributes={"call.id": offer.call_id, "business.id": offer.business_id},
+        )
+        tracing.adopt(trace.set_span_in_context(span))
+        try:
+            reply = await self._offer(offer, tracing.inject_headers())
+            span.set_attribute("call.accepted", reply is not None)
+            if reply is not None:
+                span.set_attribute("agent.id", reply.agent_id)
+            return reply
+        finally:
+            span.end()
+
+    async def _offer(self, offer: CallOffer, headers: dict[str, str]) -> CallOfferReply | None:
         payload = offer.to_bytes()
         for attempt in range(1, self._attempts + 1):
             try:
                 msg = await self._nc.request(
-                    subjects.AGENT_DISPATCH, payload, timeout=self._timeout_s
+                    subjects.AGENT_DISPATCH, payload, timeout=self._timeout_s, headers=headers
                 )
             except NoRespondersError:
                 log.warning("call %s: no agent is listening", offer.call_id)
@@ -49,3 +74,11 @@ class Dispatcher:
                 return reply
             log.info("call %s: %s declined (%s)", offer.call_id, reply.agent_id, reply.reason)
         return None
+
+
+def stream_trace_parameters() -> dict[str, str]:
+    """The current trace context as TwiML ``<Parameter>``s: Twilio hands them back in the
+    media stream's ``start``, whichever gateway takes the stream, so it joins the call's trace."""
+    carrier: dict[str, str] = {}
+    tracing.propagate_into(carrier)
+    return carrier

@@ -11,6 +11,7 @@ from switchboard_common.ids import TOKEN_RE
 from switchboard_common.messages import CallOffer, CallRecord, CallState, EndReason
 
 from .. import metrics
+from ..calls.dispatch import stream_trace_parameters
 from ..twilio import twiml
 from .deps import Context
 
@@ -90,7 +91,12 @@ async def voice_webhook(request: Request, ctx: Context) -> Response:
     return _twiml(
         twiml.connect_stream(
             ctx.settings.media_url,
-            {"call_id": call_sid, "business_id": business.business_id, "agent_id": reply.agent_id},
+            {
+                "call_id": call_sid,
+                "business_id": business.business_id,
+                "agent_id": reply.agent_id,
+                **stream_trace_parameters(),
+            },
             ctx.settings.stream_ended_url,
         )
     )
