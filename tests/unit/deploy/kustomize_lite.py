@@ -68,9 +68,7 @@ def render(directory: Path) -> list[Obj]:
 
 def _generate_secrets(kustomization: Obj) -> list[Obj]:
     generators = kustomization.get("secretGenerator", [])
-    if generators and not kustomization.get("generatorOptions", {}).get(
-        "disableNameSuffixHash"
-    ):
+    if generators and not kustomization.get("generatorOptions", {}).get("disableNameSuffixHash"):
         raise KustomizeError("secretGenerator needs generatorOptions.disableNameSuffixHash")
     secrets = []
     for generator in generators:

@@ -241,7 +241,11 @@ def test_call_services_scale_on_active_calls_per_pod(rendered: tuple[str, list[O
     autoscalers = of_kind(objects, "HorizontalPodAutoscaler")
     for name, metric in CALL_SERVICES.items():
         spec = autoscalers[name]["spec"]
-        assert spec["scaleTargetRef"] == {"apiVersion": "apps/v1", "kind": "Deployment", "name": name}
+        assert spec["scaleTargetRef"] == {
+            "apiVersion": "apps/v1",
+            "kind": "Deployment",
+            "name": name,
+        }
         assert [m["type"] for m in spec["metrics"]] == ["Pods"], name
         assert spec["metrics"][0]["pods"]["metric"]["name"] == metric
         assert spec["minReplicas"] <= spec["maxReplicas"]
