@@ -55,6 +55,8 @@ docs: install
 	$(RUN) python -m switchboard_common.asyncapi --out docs/asyncapi.yaml
 	$(RUN) python -m switchboard_gateway.openapi --out docs/openapi/gateway.json
 	$(RUN) python -m switchboard_knowledge.openapi --out docs/openapi/knowledge.json
+	$(RUN) python -m switchboard_common.nats_auth --out deploy/k8s/helm/nats-auth-values.yaml
+	$(RUN) python -m switchboard_common.nats_auth --compose --out deploy/nats/auth.conf
 
 clean:
 	rm -rf .venv .mypy_cache .ruff_cache .pytest_cache demo-output

@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import json
 import os
+import secrets
 import shutil
 import signal
 import socket
@@ -21,6 +22,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
+from urllib.parse import quote
+
+from switchboard_common import nats_auth
 
 from .call.rest import TwilioRestStandIn
 from .call.signing import new_sid
@@ -30,6 +34,10 @@ READY_TIMEOUT_S = 30.0
 
 class StackError(RuntimeError):
     """A child process did not start or announce itself in time."""
+
+
+#: The harness's own NATS user (tests, demo, bench): unrestricted, local stacks only.
+HARNESS_USER = "harness"
 
 
 def free_port() -> int:
@@ -97,10 +105,18 @@ class LocalStack:
     auth_token: str = "local-test-token"  # noqa: S105 - a test secret
     public_base_url: str = "https://voice.switchboard.test"
     children: list[Child] = field(default_factory=list)
+    #: The bus as the harness's unrestricted user (credentials in the URL).
     nats_url: str = ""
+    #: The bus's address without credentials.
+    nats_address: str = ""
+    #: Every NATS user's password (generated per stack).
+    nats_passwords: dict[str, str] = field(default_factory=dict)
     realtime_url: str = ""
     #: The Twilio account the simulated calls belong to (REST updates name it).
     account_sid: str = field(default_factory=lambda: new_sid("AC"))
+    #: Fail :meth:`stop` when a service broke its NATS permissions (tests that break them on
+    #: purpose turn it off).
+    check_permissions: bool = True
     #: Twilio's REST API stand-in, once :meth:`start_twilio_rest` ran (in this process).
     twilio_rest: TwilioRestStandIn | None = None
 
@@ -111,12 +127,30 @@ class LocalStack:
         await self.stop()
 
     async def stop(self) -> None:
+        violations = self.permission_violations()
         for child in reversed(self.children):
             await child.stop()
         self.children.clear()
         if self.twilio_rest is not None:
             await self.twilio_rest.stop()
             self.twilio_rest = None
+        if violations and self.check_permissions:
+            raise StackError(
+                "a service did something its NATS permissions forbid (fix the bus catalog or "
+                "the code):\n" + "\n".join(violations)
+            )
+
+    def permission_violations(self) -> list[str]:
+        """The nats-server's permission violations by our services' users, from its log."""
+        log = self.workdir / "nats.log"
+        if not log.exists():
+            return []
+        users = {f'"$G/user:{s.value}"' for s in nats_auth.SERVICE_USERS}
+        return [
+            line
+            for line in log.read_text(errors="replace").splitlines()
+            if "Violation" in line and any(user in line for user in users)
+        ]
 
     async def spawn(
         self,
@@ -153,16 +187,43 @@ class LocalStack:
     # --- the parts ---------------------------------------------------------------------------
 
     async def start_nats(self) -> str:
+        """nats-server with JetStream and one user per service, with the permissions the bus
+        catalog gives it (:mod:`switchboard_common.nats_auth`), as in a deployment. The
+        harness itself (tests, demo, bench) connects as an unrestricted local user through
+        :attr:`nats_url`; services get their own user (:meth:`nats_env`)."""
         port = free_port()
-        store = self.workdir / "jetstream"
-        await self.spawn(
-            "nats",
-            [nats_server_binary(), "-a", "127.0.0.1", "-p", str(port), "-js", "-sd", str(store)],
-            "",
-            ready_on_stderr=True,
+        if not self.nats_passwords:
+            names = [*(s.value for s in nats_auth.USERS), HARNESS_USER]
+            self.nats_passwords = {name: secrets.token_urlsafe(18) for name in names}
+        config = self.workdir / "nats-server.conf"
+        config.write_text(
+            nats_auth.server_config(
+                host="127.0.0.1",
+                port=port,
+                store_dir=str(self.workdir / "jetstream"),
+                passwords=self.nats_passwords,
+                superusers=[HARNESS_USER],
+            )
         )
-        self.nats_url = f"nats://127.0.0.1:{port}"
+        config.chmod(0o600)
+        argv = [nats_server_binary(), "-c", str(config)]
+        await self.spawn("nats", argv, "", ready_on_stderr=True)
+        self.nats_address = f"nats://127.0.0.1:{port}"
+        self.nats_url = self.nats_url_for(HARNESS_USER)
         return self.nats_url
+
+    def nats_url_for(self, user: str) -> str:
+        """The bus address with ``user``'s credentials in it (for clients run by the harness)."""
+        password = quote(self.nats_passwords[user], safe="")
+        return self.nats_address.replace("nats://", f"nats://{user}:{password}@", 1)
+
+    def nats_env(self, user: str) -> dict[str, str]:
+        """How a service process reaches the bus as its own NATS user."""
+        return {
+            "NATS_URL": self.nats_address,
+            "NATS_USER": user,
+            "NATS_PASSWORD": self.nats_passwords[user],
+        }
 
     async def start_realtime_sim(
         self, script: Path | None = None, echo: bool = False, extra: list[str] | None = None
@@ -191,7 +252,6 @@ class LocalStack:
         )
         return {
             **rest,
-            "NATS_URL": self.nats_url,
             "TWILIO_AUTH_TOKEN": self.auth_token,
             "PUBLIC_BASE_URL": self.public_base_url,
             "OPENAI_BASE_URL": self.realtime_url,
@@ -199,7 +259,7 @@ class LocalStack:
         }
 
     async def start_agent(self, name: str = "agent", **env: str) -> Child:
-        agent_env = {**self.service_env(), "AGENT_AGENT_ID": name, **env}
+        agent_env = {**self.service_env(), **self.nats_env("agent"), "AGENT_AGENT_ID": name, **env}
         return await self.spawn(
             name, [sys.executable, "-m", "switchboard_agent"], "AGENT_READY=", agent_env
         )
@@ -207,6 +267,7 @@ class LocalStack:
     async def start_gateway(self, name: str = "gateway", **env: str) -> Child:
         gateway_env = {
             **self.service_env(),
+            **self.nats_env("gateway"),
             "GATEWAY_PORT": "0",
             "GATEWAY_GATEWAY_ID": name,
             **env,
@@ -218,6 +279,7 @@ class LocalStack:
     async def start_knowledge(self, name: str = "knowledge", **env: str) -> Child:
         knowledge_env = {
             **self.service_env(),
+            **self.nats_env("knowledge"),
             "KNOWLEDGE_PORT": "0",
             "KNOWLEDGE_DATA_DIR": str(self.workdir / name),
             "KNOWLEDGE_ADMIN_TOKEN": self.auth_token,

@@ -87,12 +87,28 @@ def test_sim_profile_runs_the_stack_without_keys(services: dict[str, Any]) -> No
 
 
 def test_secrets_have_no_defaults_outside_the_sim_profile(services: dict[str, Any]) -> None:
+    """Tokens and keys come from .env only. The NATS passwords are the exception that must be
+    spelled per service (each has its own user), always as a reference to an .env variable."""
     secret = re.compile(r"TOKEN|API_KEY|PASSWORD")
+    nats_password = re.compile(r"\$\{NATS_[A-Z]+_PASSWORD:-dev-nats-[a-z]+\}")
     for name, service in services.items():
         if "sim" in service.get("profiles", []):
             continue
-        for key in service.get("environment", {}):
+        for key, value in service.get("environment", {}).items():
+            if "PASSWORD" in key and nats_password.fullmatch(str(value)):
+                continue
             assert not secret.search(key), (name, key)
+
+
+def test_each_service_is_its_own_nats_user(services: dict[str, Any]) -> None:
+    nats_env = services["nats"]["environment"]
+    for name in OUR_SERVICES:
+        env = services[name]["environment"]
+        assert env["NATS_USER"] == name
+        variable = f"NATS_{name.upper()}_PASSWORD"
+        assert env["NATS_PASSWORD"] == nats_env[variable], name
+    conf = (ROOT / "deploy" / "nats" / "nats.conf").read_text()
+    assert "include ./auth.conf" in conf
 
 
 def test_every_referenced_dockerfile_exists(services: dict[str, Any]) -> None:

@@ -11,6 +11,7 @@ from nats.aio.client import Client
 
 from . import logs
 from .metrics import NATS_DISCONNECTS, NATS_ERRORS, NATS_RECONNECTS
+from .nats_auth import inbox_prefix
 from .settings import NatsSettings
 
 log = logging.getLogger(__name__)
@@ -32,6 +33,8 @@ async def connect(settings: NatsSettings, name: str, service: str | None = None)
         name=name,
         user=settings.user,
         password=password,
+        # Per-user inboxes: NATS permissions then keep each service's replies its own.
+        inbox_prefix=inbox_prefix(settings.user),
         allow_reconnect=True,
         max_reconnect_attempts=-1,
         reconnect_time_wait=settings.reconnect_wait_s,
