@@ -162,3 +162,36 @@ async def test_a_business_created_and_deleted_live_takes_and_frees_its_number(
     await _logged(system.gateway, "business pizza-place removed")
     refused = await system.call(to_number="+15550111")
     assert not refused.connected and refused.twiml_hangup, refused.summary()
+
+
+async def test_live_directories_and_calls_survive_a_restart_of_the_bus() -> None:
+    """NATS restarts (an upgrade): every service reconnects, the live directory's watch
+    resumes, and a change made afterwards applies to the next call."""
+    async with LocalStack() as stack:
+        await stack.start_nats()
+        await stack.start_realtime_sim(script=REALTIME_SCRIPT)
+        agent = await stack.start_agent("agent-restart")
+        gateway = await stack.start_gateway("gateway-restart", GATEWAY_ADMIN_TOKEN=ADMIN_TOKEN)
+        system = BusinessesStack(stack, gateway, agent)
+
+        await stack.restart_nats()
+
+        async with system.admin() as admin:
+            for _ in range(100):  # the gateway reconnects within its reconnect wait
+                if (await admin.get("/readyz")).status_code == 200:
+                    break
+                await asyncio.sleep(0.1)
+            current = await admin.get(f"/admin/businesses/{DEMO_BUSINESS.business_id}")
+            assert current.status_code == 200, current.text
+            greeting = "Bella's Bistro, back after the bus restarted. How can I help?"
+            updated = await admin.put(
+                f"/admin/businesses/{DEMO_BUSINESS.business_id}",
+                json=current.json()["business"] | {"greeting": greeting},
+                headers={"If-Match": current.headers["ETag"]},
+            )
+            assert updated.status_code == 200, updated.text
+        await _applied(agent, DEMO_BUSINESS.business_id, updated.json()["revision"])
+
+        result = await system.call()
+        assert result.ok, result.summary()
+        assert _first_agent_words(result) == greeting

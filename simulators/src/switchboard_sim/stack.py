@@ -114,6 +114,7 @@ class LocalStack:
     realtime_url: str = ""
     #: The Twilio account the simulated calls belong to (REST updates name it).
     account_sid: str = field(default_factory=lambda: new_sid("AC"))
+    _nats: Child | None = None
     #: Fail :meth:`stop` when a service broke its NATS permissions (tests that break them on
     #: purpose turn it off).
     check_permissions: bool = True
@@ -207,10 +208,21 @@ class LocalStack:
         )
         config.chmod(0o600)
         argv = [nats_server_binary(), "-c", str(config)]
-        await self.spawn("nats", argv, "", ready_on_stderr=True)
+        self._nats = await self.spawn("nats", argv, "", ready_on_stderr=True)
         self.nats_address = f"nats://127.0.0.1:{port}"
         self.nats_url = self.nats_url_for(HARNESS_USER)
         return self.nats_url
+
+    async def restart_nats(self) -> None:
+        """Stop nats-server and start it again on the same port with the same JetStream store,
+        as a rolling upgrade of the bus does: clients reconnect, streams and buckets stay."""
+        old = self._nats
+        if old is None:
+            raise StackError("nats-server was never started")
+        await old.stop()
+        self.children.remove(old)
+        argv = [nats_server_binary(), "-c", str(self.workdir / "nats-server.conf")]
+        self._nats = await self.spawn("nats", argv, "", ready_on_stderr=True)
 
     def nats_url_for(self, user: str) -> str:
         """The bus address with ``user``'s credentials in it (for clients run by the harness)."""

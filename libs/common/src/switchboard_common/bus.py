@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
+import weakref
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
 import nats
@@ -71,6 +72,26 @@ class ConnectionWatch:
     async def on_reconnected(self) -> None:
         self._reconnects.inc()
         log.info("nats reconnected")
+        for hook in list(_reconnect_hooks.get(self.client, ())) if self.client else []:
+            try:
+                hook()
+            except Exception:
+                log.exception("a reconnect hook failed")
+
+
+#: What to redo after a reconnect, per connection (see :func:`on_reconnect`).
+_reconnect_hooks: weakref.WeakKeyDictionary[Client, list[Callable[[], None]]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def on_reconnect(nc: Client, hook: Callable[[], None]) -> None:
+    """Call ``hook`` each time ``nc`` (made by :func:`connect`) reconnects.
+
+    Core subscriptions are restored by nats-py itself, but a JetStream consumer the server
+    lost (an ephemeral one, after a restart of the server) is not: whoever reads through one
+    (a KV watch, an event follower) starts it again from here."""
+    _reconnect_hooks.setdefault(nc, []).append(hook)
 
 
 @asynccontextmanager
@@ -87,4 +108,7 @@ async def connected(
                 await nc.drain()
             except Exception as exc:  # the bus may already be gone at shutdown
                 log.info("nats drain failed: %s", exc)
-                await nc.close()
+                try:
+                    await nc.close()
+                except Exception as close_exc:  # nats-py, mid-reconnect, on a dead transport
+                    log.info("nats close failed: %s", close_exc)

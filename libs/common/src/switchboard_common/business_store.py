@@ -39,6 +39,7 @@ from pydantic import AliasChoices, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from . import subjects
+from .bus import on_reconnect
 from .business import DEMO_BUSINESS, BusinessProfile, load_businesses_file
 
 log = logging.getLogger(__name__)
@@ -426,6 +427,14 @@ class LiveBusinessDirectory:
             await self.close()
             raise RuntimeError(f"businesses not loaded from KV within {timeout_s} s") from None
 
+    def resync(self) -> None:
+        """Start the watch again (after a reconnect: the server may have lost its consumer).
+        The snapshot in use stays until the reload swaps in a whole new one."""
+        if self._task is None:
+            return
+        self._task.cancel()
+        self._task = asyncio.create_task(self._watch(), name="business-directory")
+
     async def close(self) -> None:
         if self._task is not None:
             self._task.cancel()
@@ -621,4 +630,6 @@ async def open_directory(
     """Open the store, seed it as configured, and return the live directory (loaded)."""
     store = store or await BusinessStore.open(nc)
     await seed_from_config(store, businesses_file, seed_demo)
-    return await LiveBusinessDirectory.open(store)
+    directory = await LiveBusinessDirectory.open(store)
+    on_reconnect(nc, directory.resync)
+    return directory
