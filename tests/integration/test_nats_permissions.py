@@ -7,6 +7,7 @@ import asyncio
 import os
 import re
 import shutil
+import sys
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,6 +18,7 @@ from nats.aio.client import Client
 from nats.aio.subscription import Subscription
 
 from switchboard_common import subjects
+from switchboard_common.business_store import open_directory
 from switchboard_common.catalog import CATALOG, Channel, Service
 from switchboard_common.nats_auth import inbox_prefix
 from switchboard_sim.stack import LocalStack, free_port, nats_server_binary
@@ -178,3 +180,36 @@ async def test_the_compose_config_loads_and_admits_each_user(tmp_path: Path) -> 
     finally:
         server.terminate()
         await server.wait()
+
+
+async def test_the_cli_works_as_admin_and_is_refused_as_a_consumer() -> None:
+    """Operator tooling connects as `admin` with its own inbox; a consumer's credentials
+    cannot read the businesses."""
+    async with LocalStack() as stack:
+        await stack.start_nats()
+        seeded = await nats.connect(stack.nats_url)
+        try:
+            await (await open_directory(seeded, seed_demo=True)).close()
+        finally:
+            await seeded.close()
+
+        async def cli(user: str) -> tuple[int, str]:
+            proc = await asyncio.create_subprocess_exec(
+                sys.executable,
+                "-m",
+                "switchboard_common.cli",
+                "businesses",
+                "list",
+                env={**os.environ, "NATS_URL": stack.nats_url_for(user), "NATS_USER": ""},
+                stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.PIPE,
+            )
+            out, err = await asyncio.wait_for(proc.communicate(), 60)
+            return proc.returncode or 0, (out + err).decode()
+
+        code, output = await cli("admin")
+        assert code == 0, output
+        assert '"bellas-bistro"' in output
+        code, output = await cli("consumer")
+        assert code == 3, output  # UNAVAILABLE: the bucket is not the consumer's to read
+        assert stack.nats_passwords["consumer"] not in output  # never print a secret

@@ -48,6 +48,12 @@ async def _serve(workdir: Path) -> int:
             await stack.start_realtime_sim()
             print(f"model: Realtime simulator at {stack.realtime_url} (no OPENAI_API_KEY)")
         openai_env = {k: os.environ[k] for k in ("OPENAI_API_KEY",) if k in os.environ}
+        knowledge = await stack.start_knowledge(
+            "knowledge-1",
+            KNOWLEDGE_DATA_DIR=str(workdir / "knowledge"),  # kept across runs
+            KNOWLEDGE_PORT=os.environ.get("KNOWLEDGE_PORT", "8090"),
+            KNOWLEDGE_ADMIN_TOKEN=os.environ.get("KNOWLEDGE_ADMIN_TOKEN", "dev-knowledge-token"),
+        )
         await stack.start_agent("agent-1", **openai_env)
         gateway = await stack.start_gateway(
             "gateway-1",
@@ -56,6 +62,8 @@ async def _serve(workdir: Path) -> int:
         )
         print(f"gateway listening on {gateway.announced}")
         print(f"Twilio voice webhook: {stack.public_base_url}/twilio/voice (HTTP POST)")
+        print(f"knowledge API (uploads) on {knowledge.announced}")
+        print(f"NATS for the CLI (user admin): NATS_URL={stack.nats_url_for('admin')}")
         print(f"logs: {workdir}/*.log — Ctrl-C to stop\n")
 
         async def show(msg: Msg) -> None:

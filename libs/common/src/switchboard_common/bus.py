@@ -6,6 +6,7 @@ import logging
 import weakref
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from urllib.parse import urlsplit
 
 import nats
 from nats.aio.client import Client
@@ -35,7 +36,7 @@ async def connect(settings: NatsSettings, name: str, service: str | None = None)
         user=settings.user,
         password=password,
         # Per-user inboxes: NATS permissions then keep each service's replies its own.
-        inbox_prefix=inbox_prefix(settings.user),
+        inbox_prefix=client_inbox_prefix(settings),
         allow_reconnect=True,
         max_reconnect_attempts=-1,
         reconnect_time_wait=settings.reconnect_wait_s,
@@ -47,6 +48,20 @@ async def connect(settings: NatsSettings, name: str, service: str | None = None)
         reconnected_cb=watch.on_reconnected,
     )
     return watch.client
+
+
+def client_inbox_prefix(settings: NatsSettings) -> str:
+    """The inbox prefix NATS permissions allow this client's user (from ``NATS_USER`` or the
+    URL's ``user:password@``): every client of the bus, CLIs included, must use it."""
+    return inbox_prefix(settings.user or _url_user(settings.servers))
+
+
+def _url_user(servers: list[str]) -> str | None:
+    """The user named in a server URL (``nats://user:password@host``), if any."""
+    for server in servers:
+        if user := urlsplit(server).username:
+            return user
+    return None
 
 
 class ConnectionWatch:

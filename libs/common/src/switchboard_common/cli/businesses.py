@@ -27,6 +27,7 @@ import nats.errors
 from nats.aio.client import Client
 from pydantic import BaseModel, ConfigDict, ValidationError
 
+from ..bus import client_inbox_prefix
 from ..business import BusinessProfile
 from ..business_store import (
     BusinessExists,
@@ -36,6 +37,7 @@ from ..business_store import (
     RevisionConflict,
     StoredBusiness,
 )
+from ..logs import redact
 from ..settings import NatsSettings
 
 #: Exit statuses.
@@ -150,7 +152,7 @@ def run(args: argparse.Namespace) -> int:
     except FileNotFoundError as exc:
         return _fail(f"{exc.filename}: no such file", INVALID)
     except (OSError, nats.errors.Error) as exc:  # the bus cannot be reached
-        where = args.nats_url or NatsSettings().url
+        where = redact(args.nats_url or NatsSettings().url)
         return _fail(f"cannot reach NATS ({where}) or its businesses bucket: {exc!r}", UNAVAILABLE)
     except KeyboardInterrupt:
         return 130
@@ -185,6 +187,7 @@ async def _connect(settings: NatsSettings) -> Client:
         name="switchboard-cli-businesses",
         user=settings.user,
         password=password,
+        inbox_prefix=client_inbox_prefix(settings),
         connect_timeout=settings.connect_timeout_s,
         allow_reconnect=False,
         max_reconnect_attempts=1,  # nats-py: 0 would retry the first connect forever

@@ -21,6 +21,7 @@ import nats
 import nats.errors
 from nats.aio.client import Client
 
+from ..bus import client_inbox_prefix
 from ..event_stream import EventStreamError, follow, read_call
 from ..events import AnyCallEvent, describe, events_filter
 from ..ids import check_token
@@ -68,15 +69,14 @@ def _line(event: AnyCallEvent, as_json: bool) -> str:
 async def _connect(args: argparse.Namespace) -> Client:
     """A connection that gives up (rather than retrying forever, as a service does) when the
     bus cannot be reached for a few seconds."""
-    settings = NatsSettings()
+    settings = NatsSettings() if not args.nats_url else NatsSettings(url=args.nats_url)
     password = settings.password.get_secret_value() if settings.password else None
     return await nats.connect(
-        servers=[s.strip() for s in args.nats_url.split(",")]
-        if args.nats_url
-        else settings.servers,
+        servers=settings.servers,
         name="switchboard-cli-events",
         user=settings.user,
         password=password,
+        inbox_prefix=client_inbox_prefix(settings),
         connect_timeout=settings.connect_timeout_s,
         max_reconnect_attempts=RECONNECT_ATTEMPTS,
         reconnect_time_wait=1.0,
