@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import typing
 from collections import defaultdict
-from typing import Annotated, Any, Literal, Union
+from typing import Annotated, Any, Literal, TypeVar, Union
 
 from openai.types.realtime import (
     ConversationItemAdded,
@@ -57,6 +57,8 @@ from openai.types.realtime.response_content_part_added_event import Part as Adde
 from openai.types.realtime.response_content_part_done_event import Part as DonePart
 from pydantic import BaseModel, Field, TypeAdapter
 
+_Event = TypeVar("_Event", bound=BaseModel)
+
 
 def _discriminated(union_alias: Any) -> Any:
     members = typing.get_args(typing.get_args(union_alias)[0])
@@ -88,6 +90,25 @@ class EventFactory:
     def new_id(self, prefix: str) -> str:
         self._counters[prefix] += 1
         return f"{prefix}_{self.tag}{self._counters[prefix]:04d}"
+
+    def _in_response(
+        self,
+        cls: type[_Event],
+        type_: str,
+        response_id: str,
+        item_id: str,
+        output_index: int,
+        **payload: Any,
+    ) -> _Event:
+        """An event about one output item of a response: only the type and payload differ."""
+        return cls(
+            type=type_,
+            event_id=self._eid(),
+            response_id=response_id,
+            item_id=item_id,
+            output_index=output_index,
+            **payload,
+        )
 
     def _eid(self) -> str:
         return self.new_id("event")
@@ -244,12 +265,12 @@ class EventFactory:
             if part_type == "audio"
             else AddedPart(type=part_type, text="")
         )
-        return ResponseContentPartAddedEvent(
-            type="response.content_part.added",
-            event_id=self._eid(),
-            response_id=response_id,
-            item_id=item_id,
-            output_index=output_index,
+        return self._in_response(
+            ResponseContentPartAddedEvent,
+            "response.content_part.added",
+            response_id,
+            item_id,
+            output_index,
             content_index=0,
             part=part,
         )
@@ -262,12 +283,12 @@ class EventFactory:
             if part_type == "audio"
             else DonePart(type=part_type, text=text)
         )
-        return ResponseContentPartDoneEvent(
-            type="response.content_part.done",
-            event_id=self._eid(),
-            response_id=response_id,
-            item_id=item_id,
-            output_index=output_index,
+        return self._in_response(
+            ResponseContentPartDoneEvent,
+            "response.content_part.done",
+            response_id,
+            item_id,
+            output_index,
             content_index=0,
             part=part,
         )
@@ -275,12 +296,12 @@ class EventFactory:
     def audio_delta(
         self, response_id: str, item_id: str, output_index: int, b64: str
     ) -> ResponseAudioDeltaEvent:
-        return ResponseAudioDeltaEvent(
-            type="response.output_audio.delta",
-            event_id=self._eid(),
-            response_id=response_id,
-            item_id=item_id,
-            output_index=output_index,
+        return self._in_response(
+            ResponseAudioDeltaEvent,
+            "response.output_audio.delta",
+            response_id,
+            item_id,
+            output_index,
             content_index=0,
             delta=b64,
         )
@@ -288,24 +309,24 @@ class EventFactory:
     def audio_done(
         self, response_id: str, item_id: str, output_index: int
     ) -> ResponseAudioDoneEvent:
-        return ResponseAudioDoneEvent(
-            type="response.output_audio.done",
-            event_id=self._eid(),
-            response_id=response_id,
-            item_id=item_id,
-            output_index=output_index,
+        return self._in_response(
+            ResponseAudioDoneEvent,
+            "response.output_audio.done",
+            response_id,
+            item_id,
+            output_index,
             content_index=0,
         )
 
     def transcript_delta(
         self, response_id: str, item_id: str, output_index: int, delta: str
     ) -> ResponseAudioTranscriptDeltaEvent:
-        return ResponseAudioTranscriptDeltaEvent(
-            type="response.output_audio_transcript.delta",
-            event_id=self._eid(),
-            response_id=response_id,
-            item_id=item_id,
-            output_index=output_index,
+        return self._in_response(
+            ResponseAudioTranscriptDeltaEvent,
+            "response.output_audio_transcript.delta",
+            response_id,
+            item_id,
+            output_index,
             content_index=0,
             delta=delta,
         )
@@ -313,12 +334,12 @@ class EventFactory:
     def transcript_done(
         self, response_id: str, item_id: str, output_index: int, transcript: str
     ) -> ResponseAudioTranscriptDoneEvent:
-        return ResponseAudioTranscriptDoneEvent(
-            type="response.output_audio_transcript.done",
-            event_id=self._eid(),
-            response_id=response_id,
-            item_id=item_id,
-            output_index=output_index,
+        return self._in_response(
+            ResponseAudioTranscriptDoneEvent,
+            "response.output_audio_transcript.done",
+            response_id,
+            item_id,
+            output_index,
             content_index=0,
             transcript=transcript,
         )
@@ -326,12 +347,12 @@ class EventFactory:
     def text_delta(
         self, response_id: str, item_id: str, output_index: int, delta: str
     ) -> ResponseTextDeltaEvent:
-        return ResponseTextDeltaEvent(
-            type="response.output_text.delta",
-            event_id=self._eid(),
-            response_id=response_id,
-            item_id=item_id,
-            output_index=output_index,
+        return self._in_response(
+            ResponseTextDeltaEvent,
+            "response.output_text.delta",
+            response_id,
+            item_id,
+            output_index,
             content_index=0,
             delta=delta,
         )
@@ -339,12 +360,12 @@ class EventFactory:
     def text_done(
         self, response_id: str, item_id: str, output_index: int, text: str
     ) -> ResponseTextDoneEvent:
-        return ResponseTextDoneEvent(
-            type="response.output_text.done",
-            event_id=self._eid(),
-            response_id=response_id,
-            item_id=item_id,
-            output_index=output_index,
+        return self._in_response(
+            ResponseTextDoneEvent,
+            "response.output_text.done",
+            response_id,
+            item_id,
+            output_index,
             content_index=0,
             text=text,
         )
@@ -352,12 +373,12 @@ class EventFactory:
     def arguments_delta(
         self, response_id: str, item_id: str, output_index: int, call_id: str, delta: str
     ) -> ResponseFunctionCallArgumentsDeltaEvent:
-        return ResponseFunctionCallArgumentsDeltaEvent(
-            type="response.function_call_arguments.delta",
-            event_id=self._eid(),
-            response_id=response_id,
-            item_id=item_id,
-            output_index=output_index,
+        return self._in_response(
+            ResponseFunctionCallArgumentsDeltaEvent,
+            "response.function_call_arguments.delta",
+            response_id,
+            item_id,
+            output_index,
             call_id=call_id,
             delta=delta,
         )
@@ -371,12 +392,12 @@ class EventFactory:
         name: str,
         arguments: str,
     ) -> ResponseFunctionCallArgumentsDoneEvent:
-        return ResponseFunctionCallArgumentsDoneEvent(
-            type="response.function_call_arguments.done",
-            event_id=self._eid(),
-            response_id=response_id,
-            item_id=item_id,
-            output_index=output_index,
+        return self._in_response(
+            ResponseFunctionCallArgumentsDoneEvent,
+            "response.function_call_arguments.done",
+            response_id,
+            item_id,
+            output_index,
             call_id=call_id,
             name=name,
             arguments=arguments,
