@@ -195,3 +195,22 @@ async def test_live_directories_and_calls_survive_a_restart_of_the_bus() -> None
         result = await system.call()
         assert result.ok, result.summary()
         assert _first_agent_words(result) == greeting
+
+
+async def test_a_call_in_progress_survives_a_restart_of_the_bus() -> None:
+    """The bus goes away for a moment in the middle of a call: both ends buffer and reconnect,
+    and the call goes on to its scripted end."""
+    async with LocalStack() as stack:
+        await stack.start_nats()
+        await stack.start_realtime_sim(script=REALTIME_SCRIPT)
+        agent = await stack.start_agent("agent-midcall")
+        gateway = await stack.start_gateway("gateway-midcall")
+        system = BusinessesStack(stack, gateway, agent)
+        scenario = Scenario.load(SAMPLES / "opening_hours.json")
+        call = asyncio.create_task(CallSimulator(system.call_config()).run(scenario))
+        await _logged(gateway, "started (agent agent-midcall)", timeout_s=20)
+        await stack.restart_nats()
+        assert not call.done(), "the restart must fall inside the call"
+        result = await call
+        assert result.ok, result.summary()
+        assert len(result.latencies) >= 3  # every turn answered, the one across the restart too
