@@ -87,17 +87,23 @@ class ConnectionWatch:
     async def on_reconnected(self) -> None:
         self._reconnects.inc()
         log.info("nats reconnected")
-        for hook in list(_reconnect_hooks.get(self.client, ())) if self.client else []:
-            try:
-                hook()
-            except Exception:
-                log.exception("a reconnect hook failed")
+        if self.client is not None:
+            run_reconnect_hooks(self.client)
 
 
 #: What to redo after a reconnect, per connection (see :func:`on_reconnect`).
 _reconnect_hooks: weakref.WeakKeyDictionary[Client, list[Callable[[], None]]] = (
     weakref.WeakKeyDictionary()
 )
+
+
+def run_reconnect_hooks(nc: Client) -> None:
+    """What a client's ``reconnected_cb`` calls (done for you by :func:`connect`)."""
+    for hook in list(_reconnect_hooks.get(nc, ())):
+        try:
+            hook()
+        except Exception:
+            log.exception("a reconnect hook failed")
 
 
 def on_reconnect(nc: Client, hook: Callable[[], None]) -> None:

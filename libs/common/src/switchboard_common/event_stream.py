@@ -24,6 +24,7 @@ import nats.errors
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 from nats.js.api import (
+    ConsumerConfig,
     DeliverPolicy,
     DiscardPolicy,
     RetentionPolicy,
@@ -493,6 +494,10 @@ async def read_call(
                 await sub.unsubscribe()
 
 
+#: How often an idle follower looks whether a resync replaced its subscription.
+RESYNC_CHECK_S = 0.5
+
+
 class EventFollower:
     """Live events matching a filter, as an async iterator. Enter it (``async with``) before
     whatever it must see happens: every event stored after that is delivered, in stream order.
@@ -504,21 +509,51 @@ class EventFollower:
         self._from_start = from_start
         self._sub: JetStreamContext.PushSubscription | None = None
         self._closed = False
+        #: The stream sequence of the last message read: a resync resumes after it.
+        self._last_seq = 0
+        self._resyncing: asyncio.Task[None] | None = None
         #: Messages skipped because this reader cannot read them.
         self.skipped = 0
 
     async def start(self) -> None:
         if self._sub is not None:
             return
+        self._sub = await self._subscribe()
+
+    async def _subscribe(self) -> JetStreamContext.PushSubscription:
+        if self._last_seq:
+            policy, start = DeliverPolicy.BY_START_SEQUENCE, self._last_seq + 1
+        else:
+            policy, start = (DeliverPolicy.ALL if self._from_start else DeliverPolicy.NEW), None
         try:
-            self._sub = await self._js.subscribe(
+            return await self._js.subscribe(
                 self.filter_subject,
                 stream=STREAM_NAME,
                 ordered_consumer=True,
-                deliver_policy=DeliverPolicy.ALL if self._from_start else DeliverPolicy.NEW,
+                deliver_policy=policy,
+                config=ConsumerConfig(opt_start_seq=start),
             )
         except NotFoundError as exc:
             raise EventStreamError(f"stream {STREAM_NAME} not found") from exc
+
+    def resync(self) -> None:
+        """Follow again from the last event read (after a reconnect: a restarted server has
+        lost the ephemeral consumer, and nats-py does not make a new one)."""
+        if self._closed or self._sub is None:
+            return
+        if self._resyncing is None or self._resyncing.done():
+            self._resyncing = asyncio.create_task(self._resubscribe())
+
+    async def _resubscribe(self) -> None:
+        old = self._sub
+        try:
+            self._sub = await self._subscribe()
+        except Exception as exc:  # the next reconnect tries again
+            log.warning("event follower could not resubscribe: %s", exc)
+            return
+        if old is not None:
+            with contextlib.suppress(Exception):
+                await old.unsubscribe()
 
     async def aclose(self) -> None:
         self._closed = True
@@ -546,12 +581,22 @@ class EventFollower:
         if self._closed:
             raise StopAsyncIteration
         await self.start()
-        assert self._sub is not None
         while True:
+            sub = self._sub
+            assert sub is not None
             try:
-                msg: Msg = await self._sub.next_msg(timeout=None)
+                # Bounded: a resync replaces the subscription, and nats-py does not wake a
+                # reader blocked on one that was unsubscribed.
+                msg: Msg = await sub.next_msg(timeout=RESYNC_CHECK_S)
             except nats.errors.ConnectionClosedError:
                 raise StopAsyncIteration from None
+            except nats.errors.TimeoutError:
+                continue  # idle, or resynced under us: read from whichever is current
+            if msg.metadata is not None:
+                seq = msg.metadata.sequence.stream
+                if seq <= self._last_seq:
+                    continue  # already read, through the subscription a resync replaced
+                self._last_seq = seq
             event = parse_event(msg.data)
             if event is not None:
                 return event

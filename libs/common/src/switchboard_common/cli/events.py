@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import math
 import sys
 from typing import Any, TextIO
 
@@ -21,7 +22,7 @@ import nats
 import nats.errors
 from nats.aio.client import Client
 
-from ..bus import client_inbox_prefix
+from ..bus import client_inbox_prefix, on_reconnect, run_reconnect_hooks
 from ..event_stream import EventStreamError, follow, read_call
 from ..events import AnyCallEvent, describe, events_filter
 from ..ids import check_token
@@ -71,17 +72,24 @@ async def _connect(args: argparse.Namespace) -> Client:
     bus cannot be reached for a few seconds."""
     settings = NatsSettings() if not args.nats_url else NatsSettings(url=args.nats_url)
     password = settings.password.get_secret_value() if settings.password else None
-    return await nats.connect(
+    nc = Client()
+
+    async def reconnected() -> None:  # a tail resumes from the last event it printed
+        run_reconnect_hooks(nc)
+
+    await nc.connect(
         servers=settings.servers,
         name="switchboard-cli-events",
         user=settings.user,
         password=password,
         inbox_prefix=client_inbox_prefix(settings),
-        connect_timeout=settings.connect_timeout_s,
+        connect_timeout=math.ceil(settings.connect_timeout_s),  # nats-py takes whole seconds
         max_reconnect_attempts=RECONNECT_ATTEMPTS,
-        reconnect_time_wait=1.0,
+        reconnect_time_wait=1,
         error_cb=_quiet,
+        reconnected_cb=reconnected,
     )
+    return nc
 
 
 async def _quiet(exc: Exception) -> None:
@@ -93,6 +101,7 @@ async def tail(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
     nc = await _connect(args)
     try:
         async with follow(nc.jetstream(), subject, from_start=args.from_start) as events:
+            on_reconnect(nc, events.resync)
             seen = 0
             async for event in events:
                 print(_line(event, args.json), file=out, flush=True)
