@@ -152,3 +152,22 @@ async def _webhook(http: httpx.AsyncClient, system: RunningStack, call_sid: str)
     )
     assert response.status_code == 200
     return parse_twiml(response.text)[0]
+
+
+async def test_with_the_bus_down_a_caller_is_refused_politely_without_retries() -> None:
+    """NATS is gone: the voice webhook still answers (the polite refusal, after one offer
+    timed out rather than three), and readiness says why."""
+    async with LocalStack() as stack:
+        await stack.start_nats()
+        await stack.start_realtime_sim(script=REALTIME_SCRIPT)
+        await stack.start_agent("ag-nobus")
+        gateway = await stack.start_gateway("gw-nobus", GATEWAY_DISPATCH_TIMEOUT_S="1")
+        system = RunningStack(stack, gateway)
+        await stack.stop_nats()
+        async with httpx.AsyncClient(timeout=30) as http:
+            assert (await http.get(f"{gateway.announced}/readyz")).status_code == 503
+            answer = await _webhook(http, system, "CA" + "4" * 32)
+        assert not isinstance(answer, ConnectStream)
+        log = gateway.log_path.read_text()
+        assert "the bus is unavailable, not retrying" in log
+        assert "offer 2 timed out" not in log

@@ -220,9 +220,14 @@ class LocalStack:
         if old is None:
             raise StackError("nats-server was never started")
         await old.stop()
-        self.children.remove(old)
+        self.children.remove(old)  # its log file stays, and the new server appends to it
         argv = [nats_server_binary(), "-c", str(self.workdir / "nats-server.conf")]
         self._nats = await self.spawn("nats", argv, "", ready_on_stderr=True)
+
+    async def stop_nats(self) -> None:
+        """Stop nats-server (a dead dependency); :meth:`restart_nats` brings it back."""
+        if self._nats is not None:
+            await self._nats.stop()
 
     def nats_url_for(self, user: str) -> str:
         """The bus address with ``user``'s credentials in it (for clients run by the harness)."""

@@ -61,6 +61,10 @@ class Dispatcher:
                 return None
             except NatsTimeoutError:
                 log.warning("call %s: offer %d timed out", offer.call_id, attempt)
+                if not self._nc.is_connected:
+                    # The bus is away: more tries would only keep the caller in silence.
+                    log.warning("call %s: the bus is unavailable, not retrying", offer.call_id)
+                    return None
                 continue
             except Exception as exc:  # bus down or draining: the caller still gets an answer
                 log.warning("call %s: offer failed: %s", offer.call_id, exc)
