@@ -207,8 +207,7 @@ class LocalStack:
             )
         )
         config.chmod(0o600)
-        argv = [nats_server_binary(), "-c", str(config)]
-        self._nats = await self.spawn("nats", argv, "", ready_on_stderr=True)
+        await self._spawn_nats()
         self.nats_address = f"nats://127.0.0.1:{port}"
         self.nats_url = self.nats_url_for(HARNESS_USER)
         return self.nats_url
@@ -221,6 +220,10 @@ class LocalStack:
             raise StackError("nats-server was never started")
         await old.stop()
         self.children.remove(old)  # its log file stays, and the new server appends to it
+        await self._spawn_nats()
+
+    async def _spawn_nats(self) -> None:
+        """nats-server on the config :meth:`start_nats` wrote."""
         argv = [nats_server_binary(), "-c", str(self.workdir / "nats-server.conf")]
         self._nats = await self.spawn("nats", argv, "", ready_on_stderr=True)
 

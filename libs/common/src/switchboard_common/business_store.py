@@ -329,24 +329,28 @@ class BusinessStore:
                 log.info("number %s: claim not released: %s", number, exc)
 
 
-async def current_entries(kv: KeyValue, lag_s: float = 1.0) -> builtins.list[KeyValue.Entry]:
-    """The latest value of every key (deleted keys left out), complete.
+async def _watch_from_current(
+    kv: KeyValue, lag_s: float, first_timeout_s: float | None
+) -> tuple[KeyValue.KeyWatcher, builtins.list[KeyValue.Entry]]:
+    """Start watching every key and read the bucket's current values (deletes included, in
+    stream order); the watcher then goes on with later changes. The caller stops it.
 
     nats-py's watcher may signal "initial values done" before values already delivered have
     been handed over (it checks the consumer's pending count, not what reached the callback),
-    so this also waits, at most ``lag_s``, until it has seen the bucket's last sequence as of
-    the call (at most: that message may since have been purged, and then it never comes).
+    so this also waits, at most ``lag_s`` after that signal, until it has seen the bucket's
+    last sequence as of the call (at most: that message may since have been purged, and then
+    it never comes). ``first_timeout_s`` bounds each wait before the signal.
     """
     target = (await kv.status()).stream_info.state.last_seq
-    latest: dict[str, KeyValue.Entry] = {}
+    watcher = await kv.watchall()
+    entries: list[KeyValue.Entry] = []
     seen = 0
     marker = False
-    watcher = await kv.watchall()
     try:
         while not (marker and seen >= target):
             try:
                 entry = await watcher.updates(  # type: ignore[no-untyped-call]
-                    timeout=lag_s if marker else 10.0
+                    timeout=lag_s if marker else first_timeout_s
                 )
             except nats.errors.TimeoutError:
                 if marker:
@@ -356,12 +360,23 @@ async def current_entries(kv: KeyValue, lag_s: float = 1.0) -> builtins.list[Key
                 marker = True
             elif isinstance(entry, KeyValue.Entry):
                 seen = max(seen, entry.revision or 0)
-                latest[entry.key] = entry
+                entries.append(entry)
             else:
                 raise RuntimeError("bucket watch stopped")
-    finally:
+    except BaseException:
         with contextlib.suppress(Exception):
             await watcher.stop()  # type: ignore[no-untyped-call]
+        raise
+    return watcher, entries
+
+
+async def current_entries(kv: KeyValue, lag_s: float = 1.0) -> builtins.list[KeyValue.Entry]:
+    """The latest value of every key (deleted keys left out), complete (see
+    :func:`_watch_from_current`)."""
+    watcher, entries = await _watch_from_current(kv, lag_s, first_timeout_s=10.0)
+    with contextlib.suppress(Exception):
+        await watcher.stop()  # type: ignore[no-untyped-call]
+    latest = {entry.key: entry for entry in entries}
     return [e for e in latest.values() if e.operation not in _DELETE_OPS]
 
 
@@ -472,41 +487,21 @@ class LiveBusinessDirectory:
         while True:
             watcher = None
             try:
-                # nats-py may send its "initial values done" marker before values already
-                # delivered have been handed over (it checks the consumer's pending count, not
-                # what reached the callback). So the load also waits, briefly, until it has
-                # seen the bucket's last sequence as of now (brief: that message may since have
-                # been purged, and then it never comes).
-                target = (await self._kv.status()).stream_info.state.last_seq
-                seen = 0
-                marker = False
-                watcher = await self._kv.watchall()
-                loading: _Snapshot | None = _Snapshot()  # the initial values, swapped in whole
+                watcher, current = await _watch_from_current(
+                    self._kv, self.initial_lag_s, first_timeout_s=None
+                )
+                loading = _Snapshot()  # the current values, swapped in whole
+                for entry in current:
+                    loading = self._apply(loading, entry)
+                await self._swap(loading)
+                self._ready.set()
                 while True:
-                    lagging = loading is not None and marker and seen < target
-                    try:
-                        entry = await watcher.updates(  # type: ignore[no-untyped-call]
-                            timeout=self.initial_lag_s if lagging else None
-                        )
-                    except nats.errors.TimeoutError:
-                        entry = None
-                        target = seen
+                    entry = await watcher.updates(timeout=None)  # type: ignore[no-untyped-call]
                     if entry is None:
-                        marker = True
-                    elif isinstance(entry, KeyValue.Entry):
-                        seen = max(seen, entry.revision or 0)
-                        base = loading if loading is not None else self._snapshot
-                        updated = self._apply(base, entry)
-                        if loading is not None:
-                            loading = updated
-                        else:
-                            await self._swap(updated)
-                    else:  # the watcher was stopped under us
+                        continue
+                    if not isinstance(entry, KeyValue.Entry):  # stopped under us
                         raise RuntimeError("business watch stopped")
-                    if loading is not None and marker and seen >= target:
-                        await self._swap(loading)  # the initial values are all in
-                        loading = None
-                        self._ready.set()
+                    await self._swap(self._apply(self._snapshot, entry))
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
