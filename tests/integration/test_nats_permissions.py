@@ -18,6 +18,7 @@ from nats.aio.client import Client
 from nats.aio.subscription import Subscription
 
 from switchboard_common import subjects
+from switchboard_common.bus import flush_published
 from switchboard_common.business_store import open_directory
 from switchboard_common.catalog import CATALOG, Channel, Service
 from switchboard_common.nats_auth import inbox_prefix
@@ -75,7 +76,7 @@ async def bus() -> AsyncIterator[Bus]:
         await stack.start_nats()
         harness = await nats.connect(stack.nats_url)
         everything = await harness.subscribe(">")
-        await harness.flush()
+        await flush_published(harness)
         try:
             yield Bus(stack, harness, everything)
         finally:
@@ -88,10 +89,10 @@ def _example(channel: Channel) -> str:
 
 async def _delivered(bus: Bus, who: Identity, subject: str) -> bool:
     """Publish ``subject`` as ``who``. After ``who``'s flush the server has routed it (its
-    PONG follows the PUBs before it), and after the harness's flush it has reached the
-    harness's subscription on everything: no waiting on time."""
+    PONG follows the PUB: see :func:`flush_published`), and after the harness's flush it has
+    reached the harness's subscription on everything: no waiting on time."""
     await who.nc.publish(subject, b"probe")
-    await who.nc.flush()
+    await flush_published(who.nc)
     await bus.harness.flush()
     seen = []
     while bus.everything.pending_msgs:
@@ -137,7 +138,7 @@ async def test_each_service_subscribes_where_it_listens(bus: Bus, service: Servi
             if channel.stream is not None:
                 continue  # stored channels are read through JetStream consumers
             await who.nc.subscribe(channel.wildcard)
-            await who.nc.flush()
+            await flush_published(who.nc)
             if service in channel.subscribers:
                 assert who.errors.empty(), (service, channel.id, who.errors.get_nowait())
             else:

@@ -133,3 +133,15 @@ async def connected(
                     await nc.close()
                 except Exception as close_exc:  # nats-py, mid-reconnect, on a dead transport
                     log.info("nats close failed: %s", close_exc)
+
+
+async def flush_published(nc: Client) -> None:
+    """Return once the server has processed everything ``nc`` sent before the call.
+
+    ``Client.flush()`` in nats-py 2.16 writes its PING straight to the socket while earlier
+    PUBs and SUBs still wait in the client's buffer for the flusher task, so its PONG can
+    come back before they reach the server. The first flush lets the flusher write them
+    (it runs before the PONG can be read); the second's PING then follows them on the wire.
+    """
+    await nc.flush()
+    await nc.flush()
