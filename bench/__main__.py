@@ -25,18 +25,12 @@ import httpx
 from switchboard_common.runtime import run
 from switchboard_sim.stack import LocalStack
 
-from . import codec, knowledge
+from . import codec, floor, knowledge
 from .echo_load import EchoCall, place_call, stream_frames
 from .procstat import Sample, sample
+from .stats import percentile
 
 OURS = ("gateway", "agent", "nats")
-
-
-def _pct(values: list[float], q: float) -> float:
-    if not values:
-        return float("nan")
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
 async def run_one(
@@ -108,9 +102,9 @@ async def run_one(
         "frames_sent": sent,
         "frames_lost": sent - echoed,
         "latency_ms": {
-            "p50": _pct(latencies, 0.50),
-            "p90": _pct(latencies, 0.90),
-            "p99": _pct(latencies, 0.99),
+            "p50": percentile(latencies, 0.50),
+            "p90": percentile(latencies, 0.90),
+            "p99": percentile(latencies, 0.99),
             "max": max(latencies) if latencies else float("nan"),
             "mean": statistics.fmean(latencies) if latencies else float("nan"),
         },
@@ -162,6 +156,12 @@ async def main_async(args: argparse.Namespace) -> None:
         result["mark_interval_ms"] = args.mark_interval_ms
         results.append(result)
         print(render(result), flush=True)
+    for n in args.floor:
+        for direct in (False, True):
+            row = await floor.run_floor(n, args.seconds, args.warmup, direct=direct)
+            row["kind"] = "floor"
+            results.append(row)
+            print(floor.render(row), flush=True)
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "results.json").write_text(json.dumps(results, indent=2))
     print(f"results: {args.out / 'results.json'}")
@@ -177,6 +177,12 @@ def main() -> None:
         type=lambda s: [int(x) for x in s.split(",") if x],
         default=[1_000, 10_000, 100_000],
         help="knowledge store sizes in chunks ('' to skip)",
+    )
+    parser.add_argument(
+        "--floor",
+        type=lambda s: [int(x) for x in s.split(",") if x],
+        default=[100],
+        help="call counts for the bare-relay floor and the direct bridge (bench/floor.py)",
     )
     parser.add_argument("--seconds", type=float, default=15.0)
     parser.add_argument("--warmup", type=float, default=3.0)
