@@ -214,3 +214,19 @@ async def test_a_call_in_progress_survives_a_restart_of_the_bus() -> None:
         result = await call
         assert result.ok, result.summary()
         assert len(result.latencies) >= 3  # every turn answered, the one across the restart too
+
+
+async def test_the_admin_api_answers_503_while_the_bus_is_down() -> None:
+    """A dead dependency is a clear, retryable answer, not a 500 and not a hang."""
+    async with LocalStack() as stack:
+        await stack.start_nats()
+        gateway = await stack.start_gateway("gateway-busdown", GATEWAY_ADMIN_TOKEN=ADMIN_TOKEN)
+        headers = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+        async with httpx.AsyncClient(base_url=gateway.announced, headers=headers) as admin:
+            assert (await admin.get("/admin/businesses")).status_code == 200
+            await stack.stop_nats()
+            refused = await admin.get("/admin/businesses", timeout=30)
+        assert refused.status_code == 503, refused.text
+        assert refused.headers["Retry-After"] == "1"
+        assert refused.json() == {"detail": "the bus is unavailable; try again"}
+        assert "the bus failed" in gateway.log_tail(50)

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from switchboard_common.business import (
@@ -150,3 +153,18 @@ def test_the_fixed_directory_reads_like_the_live_one(tmp_path: Path) -> None:
     assert directory.get("acme") is not None
     assert [b.business_id for b in directory.all()] == ["acme", "bellas-bistro"]
     assert BusinessDirectory.load(None).all() == [DEMO_BUSINESS]
+
+
+@settings(derandomize=True, max_examples=2000, database=None)
+@given(st.text(alphabet="+0123456789 ().-x\u0663\u00a0", max_size=24))
+def test_the_published_phone_pattern_accepts_exactly_what_the_model_does(number: str) -> None:
+    """The JSON schema (and so the OpenAPI document) must not promise numbers the model
+    refuses, nor refuse numbers it takes."""
+    pattern = BusinessProfile.model_json_schema()["properties"]["phone_numbers"]["items"]
+    in_schema = re.fullmatch(pattern["pattern"], number) is not None
+    try:
+        _profile(phone_numbers=[number])
+        in_model = True
+    except ValidationError:
+        in_model = False
+    assert in_schema == in_model, number

@@ -161,10 +161,17 @@ async def test_an_invalid_configuration_is_a_422_saying_what_is_wrong(
 
 async def test_the_url_and_the_body_must_name_the_same_business(api: httpx.AsyncClient) -> None:
     response = await api.put("/admin/businesses/other", json=ACME, headers=AUTH)
-    assert response.status_code == 422
+    assert response.status_code == 400
     assert "does not match the URL" in response.json()["detail"]
+
+
+async def test_a_malformed_revision_or_business_id_is_a_422(api: httpx.AsyncClient) -> None:
     bad = await api.put("/admin/businesses/acme", json=ACME, headers=AUTH | {"If-Match": "v1"})
     assert bad.status_code == 422
+    assert bad.json()["detail"][0]["loc"] == ["header", "If-Match"]
+    dotted = await api.get("/admin/businesses/a.b", headers=AUTH)  # would change a KV key's shape
+    assert dotted.status_code == 422
+    assert dotted.json()["detail"][0]["loc"] == ["path", "business_id"]
 
 
 async def test_the_api_is_in_the_openapi_schema(api: httpx.AsyncClient) -> None:

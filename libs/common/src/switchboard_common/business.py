@@ -18,7 +18,15 @@ from pathlib import Path
 from typing import Annotated, Any, Literal, Protocol
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    WithJsonSchema,
+    model_validator,
+)
 
 from .ids import BusinessId
 
@@ -27,7 +35,7 @@ log = logging.getLogger(__name__)
 #: The stored document's schema version; a breaking change bumps it.
 BUSINESS_SCHEMA_VERSION = 1
 
-_E164 = re.compile(r"^\+[1-9]\d{1,14}$")
+_E164 = re.compile(r"^\+[1-9][0-9]{1,14}$")  # ASCII digits only, as Twilio sends them
 _SEPARATORS = re.compile(r"[\s().-]")
 _TOOL_NAME = r"^[A-Za-z0-9_-]{1,64}$"
 _LANGUAGE = r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})*$"
@@ -64,8 +72,18 @@ def _no_duplicates(values: list[str], what: str) -> list[str]:
     return values
 
 
+#: What :data:`PhoneNumber` accepts, separators included, for the JSON schema.
+_E164_WITH_SEPARATORS = r"^[\s().-]*\+[\s().-]*[1-9]([\s().-]*[0-9]){1,14}[\s().-]*$"
+
 #: A phone number in E.164 (separators such as spaces, dashes and brackets are removed first).
-PhoneNumber = Annotated[str, BeforeValidator(_strip_separators), AfterValidator(_check_e164)]
+PhoneNumber = Annotated[
+    str,
+    BeforeValidator(_strip_separators),
+    AfterValidator(_check_e164),
+    WithJsonSchema(
+        {"type": "string", "pattern": _E164_WITH_SEPARATORS, "examples": ["+14155550100"]}
+    ),
+]
 ToolName = Annotated[str, Field(pattern=_TOOL_NAME)]
 
 

@@ -7,7 +7,9 @@ from typing import Annotated
 
 from pydantic import StringConstraints
 
-_TOKEN = r"^[A-Za-z0-9_-]{1,64}$"  # noqa: S105 - a regex, not a secret
+#: One subject token, for schemas (path parameters, form fields) that must say so.
+TOKEN_PATTERN = r"^[A-Za-z0-9_-]{1,64}$"  # noqa: S105 - a regex, not a secret
+_TOKEN = TOKEN_PATTERN
 TOKEN_RE = re.compile(_TOKEN)
 
 #: A call id (Twilio's CallSid, or a simulator's): one subject token.

@@ -10,6 +10,7 @@ from fastapi.responses import JSONResponse, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from switchboard_common.http_api import problems, tidy_openapi
 from switchboard_common.knowledge import DocumentInfo, IngestReply, KnowledgeHit
 from switchboard_common.lifecycle import Readiness
 
@@ -45,7 +46,13 @@ def create_api(
         if creds is None or not secrets.compare_digest(creds.credentials, admin_token):
             raise HTTPException(401, "a valid bearer token is required")
 
-    router = APIRouter(dependencies=[Depends(authorised)], tags=["documents"])
+    router = APIRouter(
+        dependencies=[Depends(authorised)], tags=["documents"], responses=problems(401)
+    )
+    #: What a business's documents can answer besides success (the domain's errors).
+    business_problems = problems(
+        400, 404, 503, s404="Unknown business, or no such document", s503="Vector store down"
+    )
 
     @router.post(
         "/businesses/{business_id}/documents",
@@ -53,6 +60,8 @@ def create_api(
         responses={
             200: {"description": "Indexed"},
             202: {"description": "Large upload: a job to poll at /jobs/{job_id}"},
+            **business_problems,
+            **problems(413, 415, s415="Not text, Markdown, HTML or PDF (by type or file name)"),
         },
     )
     async def upload(
@@ -83,29 +92,47 @@ def create_api(
         job = jobs.start(business_id, source, work)
         return JSONResponse(job.view(), status_code=202)
 
-    @router.get("/jobs/{job_id}", summary="An ingestion job's progress and result")
+    @router.get(
+        "/jobs/{job_id}",
+        summary="An ingestion job's progress and result",
+        responses=problems(404),
+    )
     async def job_status(job_id: str) -> dict[str, Any]:
         job = jobs.get(job_id)
         if job is None:
             raise HTTPException(404, "no such job")
         return job.view()
 
-    @router.get("/businesses/{business_id}/documents", summary="List documents")
+    @router.get(
+        "/businesses/{business_id}/documents", summary="List documents", responses=business_problems
+    )
     async def list_documents(business_id: str) -> list[DocumentInfo]:
         return await service.documents(business_id)
 
-    @router.get("/businesses/{business_id}/documents/{document_id}", summary="Fetch a document")
+    @router.get(
+        "/businesses/{business_id}/documents/{document_id}",
+        summary="Fetch a document",
+        responses=business_problems,
+    )
     async def fetch(business_id: str, document_id: str) -> dict[str, Any]:
         info, chunks = await service.document(business_id, document_id)
         return {"document": info, "chunks": [_chunk_view(c) for c in chunks]}
 
-    @router.delete("/businesses/{business_id}/documents/{document_id}", summary="Delete a document")
+    @router.delete(
+        "/businesses/{business_id}/documents/{document_id}",
+        summary="Delete a document",
+        responses=business_problems,
+    )
     async def delete(business_id: str, document_id: str) -> dict[str, bool]:
         if not await service.delete(business_id, document_id):
             raise HTTPException(404, "no such document")
         return {"deleted": True}
 
-    @router.get("/businesses/{business_id}/stats", summary="Documents, chunks and bytes stored")
+    @router.get(
+        "/businesses/{business_id}/stats",
+        summary="Documents, chunks and bytes stored",
+        responses=business_problems,
+    )
     async def stats(business_id: str) -> dict[str, int]:
         return await service.stats(business_id)
 
@@ -126,7 +153,11 @@ def create_api(
     async def healthz() -> dict[str, str]:
         return {"status": "ok"}
 
-    @app.get("/readyz", tags=["operations"])
+    @app.get(
+        "/readyz",
+        tags=["operations"],
+        responses={503: {"description": "Draining, or off the bus: the same body, ready false"}},
+    )
     async def readyz(response: Response) -> dict[str, Any]:
         body = readiness() if readiness is not None else {"ready": True}
         if not body.get("ready"):
@@ -137,6 +168,7 @@ def create_api(
     async def metrics() -> Response:
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
+    app.openapi = tidy_openapi(app.openapi)  # type: ignore[method-assign]
     app.state.jobs = jobs
     return app
 

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 
-from fastapi import FastAPI
+import nats.errors
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
 
 from switchboard_common.bus import connected
 from switchboard_common.business_store import BusinessStore, open_directory
 from switchboard_common.event_stream import EventStreamSettings, ensure_stream
+from switchboard_common.http_api import tidy_openapi
 from switchboard_common.settings import NatsSettings
 
 from .calls.dispatch import Dispatcher
@@ -21,6 +25,8 @@ from .routes.calls import make_calls_router
 from .settings import GatewaySettings
 from .twilio.rest import TwilioCallControl
 from .twilio.signature import SignatureChecker
+
+log = logging.getLogger(__name__)
 
 
 def _call_control(settings: GatewaySettings) -> TwilioCallControl | None:
@@ -69,6 +75,17 @@ def create_app(settings: GatewaySettings, nats_settings: NatsSettings | None = N
         summary="Twilio voice webhook and Media Streams bridge onto the Switchboard bus.",
         lifespan=lifespan,
     )
+
+    @app.exception_handler(nats.errors.Error)
+    async def bus_unavailable(request: Request, exc: nats.errors.Error) -> JSONResponse:
+        """A dead or refusing bus is the dependency's failure, not a crash: 503, retry."""
+        log.warning("%s %s: the bus failed: %r", request.method, request.url.path, exc)
+        return JSONResponse(
+            {"detail": "the bus is unavailable; try again"},
+            status_code=503,
+            headers={"Retry-After": "1"},
+        )
+
     app.include_router(voice.router)
     app.include_router(media.router)
     app.include_router(health.router)
@@ -79,4 +96,5 @@ def create_app(settings: GatewaySettings, nats_settings: NatsSettings | None = N
             lambda: settings.admin_token.get_secret_value(),
         )
     )
+    app.openapi = tidy_openapi(app.openapi)  # type: ignore[method-assign]
     return app

@@ -10,9 +10,9 @@ based on an older revision answers 409. ``If-Match: *`` overwrites whatever is t
 from __future__ import annotations
 
 import secrets
-from typing import Annotated, Any
+from typing import Annotated
 
-from fastapi import APIRouter, Depends, Header, HTTPException, Response, status
+from fastapi import APIRouter, Depends, Header, HTTPException, Path, Response, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel
 
@@ -25,6 +25,8 @@ from switchboard_common.business_store import (
     RevisionConflict,
     StoredBusiness,
 )
+from switchboard_common.http_api import problems
+from switchboard_common.ids import TOKEN_PATTERN
 
 from .deps import Context
 
@@ -43,7 +45,12 @@ def _authorised(
         )
 
 
-router = APIRouter(prefix="/admin/businesses", tags=["admin"], dependencies=[Depends(_authorised)])
+router = APIRouter(
+    prefix="/admin/businesses",
+    tags=["admin"],
+    dependencies=[Depends(_authorised)],
+    responses=problems(400, 401, 503),
+)
 
 
 class BusinessDocument(BaseModel):
@@ -53,22 +60,22 @@ class BusinessDocument(BaseModel):
     business: BusinessProfile
 
 
-class Problem(BaseModel):
-    detail: str
-
+#: A business id in the URL: one subject token, so a malformed one is a 422 like a bad body.
+BusinessIdPath = Annotated[
+    str, Path(pattern=TOKEN_PATTERN, description="Letters, digits, _ and -; 1 to 64.")
+]
 
 IfMatch = Annotated[
     str | None,
     Header(
         alias="If-Match",
+        pattern=r'^\s*(\*|(W/)?"*[0-9]+"*)\s*$',
         description='The revision read (the ETag, e.g. "7"), or * to overwrite any revision.',
     ),
 ]
 
-_CONFLICT: dict[int | str, dict[str, Any]] = {
-    409: {"model": Problem, "description": "Number owned by another business, or stale revision"}
-}
-_NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"model": Problem}}
+_CONFLICT = problems(409, s409="Number owned by another business, or stale revision")
+_NOT_FOUND = problems(404)
 
 
 def _document(stored: StoredBusiness, response: Response) -> BusinessDocument:
@@ -82,7 +89,7 @@ def _revision(if_match: str | None) -> int | None:
         return None
     value = if_match.strip().removeprefix("W/").strip('"')
     if not value.isdigit():
-        raise HTTPException(422, f'If-Match must be a revision such as "7" or *, not {if_match!r}')
+        raise HTTPException(400, f'If-Match must be a revision such as "7" or *, not {if_match!r}')
     return int(value)
 
 
@@ -120,7 +127,9 @@ async def create_business(
 
 
 @router.get("/{business_id}", summary="One business", responses=_NOT_FOUND)
-async def get_business(business_id: str, ctx: Context, response: Response) -> BusinessDocument:
+async def get_business(
+    business_id: BusinessIdPath, ctx: Context, response: Response
+) -> BusinessDocument:
     stored = await ctx.businesses.get(business_id)
     if stored is None:
         raise HTTPException(404, f"no business {business_id!r}")
@@ -133,11 +142,11 @@ async def get_business(business_id: str, ctx: Context, response: Response) -> Bu
     responses={
         **_CONFLICT,
         201: {"model": BusinessDocument, "description": "Created"},
-        428: {"model": Problem, "description": "The business exists: send If-Match"},
+        **problems(428, s428="The business exists: send If-Match"),
     },
 )
 async def put_business(
-    business_id: str,
+    business_id: BusinessIdPath,
     business: BusinessProfile,
     ctx: Context,
     response: Response,
@@ -145,7 +154,7 @@ async def put_business(
 ) -> BusinessDocument:
     if business.business_id != business_id:
         raise HTTPException(
-            422, f"business_id {business.business_id!r} does not match the URL ({business_id!r})"
+            400, f"business_id {business.business_id!r} does not match the URL ({business_id!r})"
         )
     revision = _revision(if_match)
     if if_match is None:
@@ -173,7 +182,9 @@ async def put_business(
     status_code=status.HTTP_204_NO_CONTENT,
     responses={**_CONFLICT, **_NOT_FOUND},
 )
-async def delete_business(business_id: str, ctx: Context, if_match: IfMatch = None) -> Response:
+async def delete_business(
+    business_id: BusinessIdPath, ctx: Context, if_match: IfMatch = None
+) -> Response:
     try:
         await ctx.businesses.delete(business_id, _revision(if_match))
     except BusinessStoreError as exc:

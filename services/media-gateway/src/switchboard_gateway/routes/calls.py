@@ -20,6 +20,7 @@ from pydantic import BaseModel
 
 from switchboard_common.event_stream import EventStreamError, read_call
 from switchboard_common.events import AnyCallEvent, TranscriptEntry, transcript_entries
+from switchboard_common.http_api import problems
 from switchboard_common.ids import TOKEN_RE
 
 log = logging.getLogger(__name__)
@@ -65,7 +66,14 @@ def make_calls_router(
                 headers={"WWW-Authenticate": "Bearer"},
             )
 
-    router = APIRouter(prefix="/calls", tags=["calls"], dependencies=[Depends(require_token)])
+    router = APIRouter(
+        prefix="/calls",
+        tags=["calls"],
+        dependencies=[Depends(require_token)],
+        responses=problems(
+            401, 404, 503, 504, s503="The event stream is unavailable, or no API token is set"
+        ),
+    )
 
     async def events_of(call_id: str) -> list[AnyCallEvent]:
         if not TOKEN_RE.fullmatch(call_id):

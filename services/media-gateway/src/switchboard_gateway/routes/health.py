@@ -15,7 +15,11 @@ async def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@router.get("/readyz", summary="Readiness: connected to the bus and taking calls")
+@router.get(
+    "/readyz",
+    summary="Readiness: connected to the bus and taking calls",
+    responses={503: {"description": "Draining, or off the bus: the same body, ready false"}},
+)
 async def readyz(ctx: Context, response: Response) -> dict[str, object]:
     ready = ctx.accepting and ctx.nc.is_connected
     if not ready:

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import logging
 import time
+from typing import Any
 
 from fastapi import APIRouter, Request, Response
 
-from switchboard_common.ids import TOKEN_RE
+from switchboard_common.ids import TOKEN_PATTERN, TOKEN_RE
 from switchboard_common.messages import CallOffer, CallRecord, CallState, EndReason
 
 from .. import metrics
@@ -23,6 +24,52 @@ TWIML = "application/xml"
 AGENT_GRACE_S = 5.0
 
 
+_TEXT = {"text/plain": {"schema": {"type": "string"}}}
+#: What the OpenAPI document says of both webhooks: Twilio's form in, TwiML or a refusal out.
+#: (The handlers read the form themselves: the signature covers every field Twilio sent.)
+_WEBHOOK_DOC: dict[str, Any] = {
+    "response_class": Response,
+    "responses": {
+        200: {"description": "TwiML", "content": {TWIML: {"schema": {"type": "string"}}}},
+        400: {"description": "Missing or invalid CallSid", "content": _TEXT},
+        403: {"description": "Bad X-Twilio-Signature", "content": _TEXT},
+    },
+    "openapi_extra": {
+        "requestBody": {
+            "required": True,
+            "content": {
+                "application/x-www-form-urlencoded": {
+                    "schema": {
+                        "type": "object",
+                        "properties": {
+                            "CallSid": {
+                                "type": "string",
+                                "pattern": TOKEN_PATTERN,
+                                "description": "Twilio's: CA and 32 hex digits",
+                            },
+                            "AccountSid": {"type": "string"},
+                            "From": {"type": "string", "description": "The caller's number"},
+                            "To": {"type": "string", "description": "The business's number"},
+                        },
+                        "required": ["CallSid"],
+                        "additionalProperties": {"type": "string"},
+                    }
+                }
+            },
+        },
+        "parameters": [
+            {
+                "name": "X-Twilio-Signature",
+                "in": "header",
+                "required": True,
+                "schema": {"type": "string"},
+                "description": "Twilio's signature of the public URL and the form",
+            }
+        ],
+    },
+}
+
+
 def _twiml(body: str) -> Response:
     return Response(content=body, media_type=TWIML)
 
@@ -31,7 +78,13 @@ def _twiml(body: str) -> Response:
     "/twilio/voice",
     summary="Twilio voice webhook",
     description="Answers TwiML that connects the call to our media stream, or refuses politely.",
-    responses={200: {"content": {TWIML: {}}}, 403: {"description": "Bad X-Twilio-Signature"}},
+    **{
+        **_WEBHOOK_DOC,
+        "responses": {
+            **_WEBHOOK_DOC["responses"],
+            503: {"description": "Draining: Twilio tries the fallback URL", "content": _TEXT},
+        },
+    },
 )
 async def voice_webhook(request: Request, ctx: Context) -> Response:
     form = await request.form()
@@ -107,7 +160,7 @@ async def voice_webhook(request: Request, ctx: Context) -> Response:
     summary="Twilio <Connect> action: what happens once the media stream has ended",
     description="Hang up after the agent's goodbye, dial a person for a transfer, or apologise "
     "when the agent was lost. Answers from the call's record, wherever the stream ran.",
-    responses={200: {"content": {TWIML: {}}}, 403: {"description": "Bad X-Twilio-Signature"}},
+    **_WEBHOOK_DOC,
 )
 async def stream_ended(request: Request, ctx: Context) -> Response:
     form = await request.form()
@@ -117,7 +170,9 @@ async def stream_ended(request: Request, ctx: Context) -> Response:
         metrics.REJECTED_SIGNATURES.labels("stream_ended").inc()
         return Response("invalid Twilio signature", status_code=403, media_type="text/plain")
     call_sid = params.get("CallSid", "")
-    record = await ctx.records.get(call_sid) if TOKEN_RE.fullmatch(call_sid) else None
+    if not TOKEN_RE.fullmatch(call_sid):
+        return Response("missing or invalid CallSid", status_code=400, media_type="text/plain")
+    record = await ctx.records.get(call_sid)
     if record is not None and record.transfer_to:
         log.info("call %s: transferring to %s", call_sid, record.transfer_to)
         return _twiml(twiml.dial(record.transfer_to))
