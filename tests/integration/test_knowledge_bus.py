@@ -193,6 +193,19 @@ async def test_tenants_never_see_each_other(knowledge: Client) -> None:
             ).to_bytes(),
             KnowledgeErrorCode.BAD_REQUEST,
         ),
+        *(
+            (
+                subjects.KNOWLEDGE_INGEST,
+                IngestRequest(
+                    business_id=DEMO_BUSINESS.business_id,
+                    source="notes.txt",
+                    content_type="text/plain",
+                    data_b64=data_b64,
+                ).to_bytes(),
+                KnowledgeErrorCode.BAD_REQUEST,
+            )
+            for data_b64 in ("not base64!", "caf\u00e9")  # a non-ASCII str is not base64 either
+        ),
     ],
 )
 async def test_errors_are_protocol_answers(

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from switchboard_gateway.twilio import media_streams as wire
 
@@ -96,3 +99,54 @@ def test_outbound_messages_are_valid_twilio_json() -> None:
         "mark": {"name": "7"},
     }
     assert json.loads(wire.clear_message(sid)) == {"event": "clear", "streamSid": sid}
+
+
+_JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=12),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=6), inner),
+    max_leaves=8,
+)
+#: The keys each event's object is read for.
+_KEYS = {
+    "start": ["streamSid", "callSid", "accountSid", "customParameters", "mediaFormat"],
+    "media": ["track", "payload"],
+    "mark": ["name"],
+    "dtmf": ["digit"],
+}
+
+
+@st.composite
+def _messages(draw: st.DrawFn) -> dict[str, object]:
+    """Twilio-shaped messages with any JSON value in any field the reader looks at."""
+    event = draw(st.sampled_from(sorted(_KEYS)))
+    value = st.one_of(st.text(max_size=12), _JSON)  # half the time a string, as Twilio sends
+    fields = st.dictionaries(st.sampled_from(_KEYS[event]), value, max_size=5)
+    return {"event": event, "streamSid": draw(_JSON), event: draw(fields | _JSON)}
+
+
+@settings(derandomize=True, max_examples=1500, database=None)
+@given(_messages())
+def test_any_message_is_read_or_refused_with_a_media_stream_error(message: dict) -> None:
+    """Whatever a peer sends, the reader answers with a value or a MediaStreamError, which the
+    session counts and drops; any other exception would end that caller's call."""
+    read = {
+        "start": wire.start_of,
+        "media": wire.inbound_audio_of,
+        "mark": wire.mark_name_of,
+        "dtmf": wire.dtmf_digit_of,
+    }[str(message["event"])]
+    with contextlib.suppress(wire.MediaStreamError):
+        read(message)
+
+
+@settings(derandomize=True, max_examples=500, database=None)
+@given(st.text(max_size=40) | st.binary(max_size=40))
+def test_any_bytes_parse_or_are_refused_with_a_media_stream_error(raw: str | bytes) -> None:
+    with contextlib.suppress(wire.MediaStreamError):
+        wire.parse(raw)
+
+
+@pytest.mark.parametrize("payload", ["é", "\u00ff\u00fe", "AAAA\u0663"])
+def test_non_ascii_payloads_are_refused(payload: str) -> None:
+    with pytest.raises(wire.MediaStreamError, match="base64"):
+        wire.inbound_audio_of({"event": "media", "media": {"payload": payload}})

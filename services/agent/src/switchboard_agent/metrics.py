@@ -38,6 +38,10 @@ KNOWLEDGE_QUERY_LATENCY = Histogram(
 REALTIME_ERRORS = Counter(
     "switchboard_agent_realtime_errors_total", "Error events from the Realtime API.", ["code"]
 )
+REALTIME_MALFORMED = Counter(
+    "switchboard_agent_realtime_malformed_total",
+    "Server events from the Realtime API that could not be read, skipped.",
+)
 REALTIME_RECONNECTS = Counter(
     "switchboard_agent_realtime_reconnects_total", "Realtime connections re-opened mid-call."
 )

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import binascii
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -143,7 +142,7 @@ class KnowledgeBus:
         else:
             try:
                 data = base64.b64decode(ingest.data_b64 or "", validate=True)
-            except binascii.Error:
+            except ValueError:  # binascii.Error, or a str that is not ASCII
                 await _error(request, KnowledgeErrorCode.BAD_REQUEST, "data_b64 is not base64")
                 return
         reply = await self._service.ingest(

@@ -8,6 +8,7 @@ are recognised with one orjson parse instead of building the SDK's model for eac
 
 from __future__ import annotations
 
+import logging
 from base64 import b64decode, b64encode
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -17,7 +18,13 @@ from openai import AsyncOpenAI
 from openai.resources.realtime.realtime import AsyncRealtimeConnection
 from openai.types.realtime import RealtimeServerEvent, RealtimeSessionCreateRequestParam
 
+from .. import metrics
+
+log = logging.getLogger(__name__)
+
 AUDIO_DELTA = "response.output_audio.delta"
+#: Malformed server events logged per connection; the rest are only counted.
+LOG_MALFORMED_FIRST = 5
 
 Role = Literal["user", "assistant"]
 
@@ -34,6 +41,7 @@ class AudioDelta:
 class RealtimeLink:
     def __init__(self, connection: AsyncRealtimeConnection) -> None:
         self._conn = connection
+        self._malformed = 0
 
     @classmethod
     async def open(cls, client: AsyncOpenAI, model: str) -> RealtimeLink:
@@ -47,14 +55,26 @@ class RealtimeLink:
         await self._conn.send_raw(f'{{"type":"input_audio_buffer.append","audio":"{b64}"}}')
 
     async def next_event(self) -> AudioDelta | RealtimeServerEvent:
-        """The next server event; raises the websocket's ConnectionClosed when it ends."""
-        raw = await self._conn.recv_bytes()
+        """The next well-formed server event; raises the websocket's ConnectionClosed when it
+        ends. A malformed one (not JSON, audio that is not base64) is counted and skipped: the
+        call goes on with the next."""
+        while True:
+            raw = await self._conn.recv_bytes()
+            try:
+                return self._read(raw)
+            except (ValueError, TypeError) as exc:  # JSON, base64 and pydantic errors
+                self._malformed += 1
+                metrics.REALTIME_MALFORMED.inc()
+                if self._malformed <= LOG_MALFORMED_FIRST:
+                    log.warning("skipped a malformed Realtime event: %s", exc)
+
+    def _read(self, raw: bytes) -> AudioDelta | RealtimeServerEvent:
         data: Any = orjson.loads(raw)
         if isinstance(data, dict) and data.get("type") == AUDIO_DELTA:
             return AudioDelta(
                 str(data.get("response_id", "")),
                 str(data.get("item_id", "")),
-                b64decode(data.get("delta", "")),
+                b64decode(data.get("delta", ""), validate=True),
             )
         return self._conn.parse_event(raw)
 

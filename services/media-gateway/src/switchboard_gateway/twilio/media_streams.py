@@ -8,7 +8,6 @@ or a stream sid we validated at ``start``.
 
 from __future__ import annotations
 
-import binascii
 import re
 from base64 import b64decode
 from dataclasses import dataclass, field
@@ -89,7 +88,7 @@ def inbound_audio_of(message: dict[str, Any]) -> bytes | None:
         raise MediaStreamError("media without a payload string")
     try:
         return b64decode(payload, validate=True)
-    except binascii.Error:
+    except ValueError:  # binascii.Error, or a str that is not ASCII
         raise MediaStreamError("media payload is not base64") from None
 
 
