@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import json
 import os
 import statistics
@@ -26,8 +25,8 @@ from switchboard_common.runtime import run
 from switchboard_sim.stack import LocalStack
 
 from . import codec, floor, knowledge
-from .echo_load import EchoCall, place_call, stream_frames
-from .procstat import Sample, sample
+from .echo_load import EchoCall, place_call, run_load
+from .procstat import sample
 from .stats import percentile
 
 OURS = ("gateway", "agent", "nats")
@@ -58,37 +57,15 @@ async def run_one(
             setup_started = time.perf_counter()
             calls = list(await asyncio.gather(*(dial(i) for i in range(n_calls))))
             setup_s = time.perf_counter() - setup_started
-        readers = [asyncio.create_task(call.read()) for call in calls]
-
-        before: dict[str, Sample] = {}
-        marks: list[float] = []
-
-        def measure_from_now() -> None:
-            before.update({name: sample(pid) for name, pid in pids.items()})
-            marks.append(time.perf_counter())
-
-        await stream_frames(calls, warmup_s, seconds, measure_from_now)
-        elapsed = time.perf_counter() - marks[0]
-        after = {name: sample(pid) for name, pid in pids.items()}
-        # Let the last echoes arrive (bounded), then count what never came back.
-        waits = [asyncio.ensure_future(c.all_echoed.wait()) for c in calls]
-        await asyncio.wait(waits, timeout=2.0)
-        for wait in waits:
-            wait.cancel()
-        for call in calls:
-            with contextlib.suppress(Exception):
-                await call.ws.close()
-        for reader in readers:
-            reader.cancel()
-        await asyncio.gather(*readers, return_exceptions=True)
+        load = await run_load(calls, pids, warmup_s, seconds)
 
     latencies = [lat for c in calls for lat in c.latencies_ms]
     sent = sum(len(c.sent_at) for c in calls)  # warm-up included: every frame must come back
     echoed = sum(c.echoed for c in calls)
     processes = {
         name: {
-            "cpu_pct_core": 100.0 * (after[name].cpu_s - before[name].cpu_s) / elapsed,
-            "rss_mb": after[name].rss_mb,
+            "cpu_pct_core": load.cpu_pct_core(name),
+            "rss_mb": load.after[name].rss_mb,
             "rss_idle_mb": idle[name].rss_mb,
         }
         for name in pids
@@ -97,7 +74,7 @@ async def run_one(
     ours_rss_growth = sum(processes[n]["rss_mb"] - processes[n]["rss_idle_mb"] for n in OURS)
     return {
         "calls": n_calls,
-        "seconds": round(elapsed, 2),
+        "seconds": round(load.elapsed_s, 2),
         "setup_s": round(setup_s, 2),
         "frames_sent": sent,
         "frames_lost": sent - echoed,

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import secrets
 import struct
 import time
@@ -24,6 +25,8 @@ from websockets.asyncio.client import ClientConnection, connect
 
 from switchboard_sim.call import parse_twiml, twilio_signature
 from switchboard_sim.call.twiml import ConnectStream
+
+from .procstat import Sample, sample
 
 FRAME_S = 0.020
 MAGIC = b"SBtg"
@@ -144,3 +147,44 @@ async def stream_frames(
                 await call.ws.send(text)
                 if n >= warm_frames:
                     call.sent_measured += 1
+
+
+@dataclass
+class LoadRun:
+    """CPU and memory of each process before and after the measured part of a run."""
+
+    before: dict[str, Sample]
+    after: dict[str, Sample]
+    elapsed_s: float
+
+    def cpu_pct_core(self, name: str) -> float:
+        return 100.0 * (self.after[name].cpu_s - self.before[name].cpu_s) / self.elapsed_s
+
+
+async def run_load(
+    calls: list[EchoCall], pids: dict[str, int], warmup_s: float, seconds: float
+) -> LoadRun:
+    """Stream the calls' frames (:func:`stream_frames`), sampling ``pids`` around the measured
+    part, then let the last echoes arrive (bounded) and hang every call up."""
+    readers = [asyncio.create_task(call.read()) for call in calls]
+    before: dict[str, Sample] = {}
+    marks: list[float] = []
+
+    def measure_from_now() -> None:
+        before.update({name: sample(pid) for name, pid in pids.items()})
+        marks.append(time.perf_counter())
+
+    await stream_frames(calls, warmup_s, seconds, measure_from_now)
+    elapsed = time.perf_counter() - marks[0]
+    after = {name: sample(pid) for name, pid in pids.items()}
+    waits = [asyncio.ensure_future(c.all_echoed.wait()) for c in calls]
+    await asyncio.wait(waits, timeout=2.0)
+    for wait in waits:
+        wait.cancel()
+    for call in calls:
+        with contextlib.suppress(Exception):
+            await call.ws.close()
+    for reader in readers:
+        reader.cancel()
+    await asyncio.gather(*readers, return_exceptions=True)
+    return LoadRun(before, after, elapsed)

@@ -28,7 +28,6 @@ import base64
 import os
 import struct
 import sys
-import time
 from typing import Any
 
 import nats
@@ -40,8 +39,7 @@ from websockets.asyncio.server import ServerConnection, serve
 from switchboard_common.runtime import run
 from switchboard_sim.stack import LocalStack
 
-from .echo_load import EchoCall, stream_frames
-from .procstat import Sample, sample
+from .echo_load import EchoCall, run_load
 from .stats import percentile
 
 _SEQ = struct.Struct(">I")
@@ -206,28 +204,9 @@ async def run_floor(
             pids["gateway"], pids["agent"] = gateway.pid, agent.pid
         pids["load-client"] = os.getpid()
         calls = [await _place(gateway.announced, i) for i in range(n_calls)]
-        readers = [asyncio.create_task(call.read()) for call in calls]
-        before: dict[str, Sample] = {}
-        marks: list[float] = []
+        load = await run_load(calls, pids, warmup_s, seconds)
 
-        def measure_from_now() -> None:
-            before.update({name: sample(pid) for name, pid in pids.items()})
-            marks.append(time.perf_counter())
-
-        await stream_frames(calls, warmup_s, seconds, measure_from_now)
-        elapsed = time.perf_counter() - marks[0]
-        after = {name: sample(pid) for name, pid in pids.items()}
-        waits = [asyncio.ensure_future(c.all_echoed.wait()) for c in calls]
-        await asyncio.wait(waits, timeout=2.0)
-        for wait in waits:
-            wait.cancel()
-        for call in calls:
-            await call.ws.close()
-        for reader in readers:
-            reader.cancel()
-        await asyncio.gather(*readers, return_exceptions=True)
-
-    cpu = {n: 100.0 * (after[n].cpu_s - before[n].cpu_s) / elapsed for n in pids}
+    cpu = {name: load.cpu_pct_core(name) for name in pids}
     latencies = [lat for c in calls for lat in c.latencies_ms]
     sent = sum(len(c.sent_at) for c in calls)
     ours = sum(cpu.get(name, 0.0) for name in ("gateway", "agent", "nats", "bridge"))
