@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,7 +30,8 @@ from switchboard_sim.stack import LocalStack
 pytestmark = pytest.mark.timeout(300)
 
 DOCS = Path(__file__).resolve().parents[2] / "docs" / "openapi"
-EXAMPLES = 50  # per operation and generation mode
+#: Per operation and generation mode; ``FUZZ_EXAMPLES=1000 pytest …`` digs deeper by hand.
+EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "50"))
 
 
 @dataclass
