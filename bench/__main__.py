@@ -110,7 +110,8 @@ def render(result: dict[str, Any]) -> str:
         )
     per_call = result["per_call"]
     lines.append(
-        f"  per call (gateway+agent+nats): cpu {per_call['cpu_pct_core']:.3f} % of a core, "
+        f"  per call (gateway+agent+nats): cpu {per_call['cpu_pct_core']:.3f} % of a core "
+        f"({100 / per_call['cpu_pct_core']:.0f} calls per core), "
         f"rss {per_call['rss_mb'] * 1000:.0f} kB"
     )
     return "\n".join(lines)

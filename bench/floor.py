@@ -230,7 +230,8 @@ def render(result: dict[str, Any]) -> str:
         f"{kind} N = {result['calls']}: {result['frames_lost']} frames lost; "
         f"echo p50 {lat['p50']:.2f} p90 {lat['p90']:.2f} p99 {lat['p99']:.2f} ms\n"
         + "".join(f"  {name:<14} cpu {pct:6.1f} % of a core\n" for name, pct in cpu.items())
-        + f"  per call ({ours}): {result['per_call_cpu_pct_core']:.3f} % of a core"
+        + f"  per call ({ours}): {result['per_call_cpu_pct_core']:.3f} % of a core "
+        f"({100 / result['per_call_cpu_pct_core']:.0f} calls per core)"
     )
 
 
