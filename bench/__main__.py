@@ -30,6 +30,8 @@ from .procstat import sample
 from .stats import percentile
 
 OURS = ("gateway", "agent", "nats")
+#: An echo p50 above this means the machine, not the system, sets the pace.
+SATURATED_P50_MS = 100.0
 
 
 async def run_one(
@@ -109,6 +111,10 @@ def render(result: dict[str, Any]) -> str:
             f"rss {proc['rss_mb']:7.1f} MB (idle {proc['rss_idle_mb']:.1f})"
         )
     per_call = result["per_call"]
+    if lat["p50"] > SATURATED_P50_MS:
+        lines.append(
+            "  SATURATED: frames queue, so the CPU per call below is a ceiling, not a cost"
+        )
     lines.append(
         f"  per call (gateway+agent+nats): cpu {per_call['cpu_pct_core']:.3f} % of a core "
         f"({100 / per_call['cpu_pct_core']:.0f} calls per core), "
