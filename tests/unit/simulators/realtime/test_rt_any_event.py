@@ -4,7 +4,6 @@ server event. Checked over generated client messages, derandomised."""
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 import orjson
@@ -76,9 +75,6 @@ async def _converse(sim: RealtimeSimulator, messages: list[str]) -> None:
     suppress_health_check=list(HealthCheck),
 )
 @given(st.lists(_messages(), min_size=1, max_size=12))
-def test_any_client_messages_leave_the_session_serving(messages: list[str]) -> None:
-    async def scenario() -> None:
-        async with RealtimeSimulator() as sim:
-            await _converse(sim, messages)
-
-    asyncio.run(scenario())
+async def test_any_client_messages_leave_the_session_serving(messages: list[str]) -> None:
+    async with RealtimeSimulator() as sim:
+        await _converse(sim, messages)
