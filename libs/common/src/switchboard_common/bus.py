@@ -9,6 +9,8 @@ from contextlib import asynccontextmanager
 from urllib.parse import urlsplit
 
 import nats
+import nats.errors
+import nats.js.errors
 from nats.aio.client import Client
 
 from . import logs
@@ -17,6 +19,22 @@ from .nats_auth import inbox_prefix
 from .settings import NatsSettings
 
 log = logging.getLogger(__name__)
+
+#: The errors that mean "the bus is away or overloaded, try again", as opposed to a request the
+#: bus refused (a bad key, a wrong revision), which is a bug or a conflict to report as such.
+BUS_UNAVAILABLE: tuple[type[Exception], ...] = (
+    nats.errors.TimeoutError,
+    nats.errors.NoServersError,
+    nats.errors.NoRespondersError,
+    nats.errors.ConnectionClosedError,
+    nats.errors.ConnectionDrainingError,
+    nats.errors.ConnectionReconnectingError,
+    nats.errors.StaleConnectionError,
+    nats.errors.OutboundBufferLimitError,
+    nats.errors.FlushTimeoutError,
+    nats.js.errors.ServiceUnavailableError,
+    nats.js.errors.NoStreamResponseError,
+)
 
 
 async def connect(settings: NatsSettings, name: str, service: str | None = None) -> Client:

@@ -6,11 +6,10 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 
-import nats.errors
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
-from switchboard_common.bus import connected
+from switchboard_common.bus import BUS_UNAVAILABLE, connected
 from switchboard_common.business_store import BusinessStore, open_directory
 from switchboard_common.event_stream import EventStreamSettings, ensure_stream
 from switchboard_common.http_api import tidy_openapi
@@ -76,15 +75,17 @@ def create_app(settings: GatewaySettings, nats_settings: NatsSettings | None = N
         lifespan=lifespan,
     )
 
-    @app.exception_handler(nats.errors.Error)
-    async def bus_unavailable(request: Request, exc: nats.errors.Error) -> JSONResponse:
-        """A dead or refusing bus is the dependency's failure, not a crash: 503, retry."""
-        log.warning("%s %s: the bus failed: %r", request.method, request.url.path, exc)
+    async def bus_unavailable(request: Request, exc: Exception) -> JSONResponse:
+        """A bus that is away is the dependency's failure, not a crash: 503, retry."""
+        log.warning("%s %s: the bus is unavailable: %r", request.method, request.url.path, exc)
         return JSONResponse(
             {"detail": "the bus is unavailable; try again"},
             status_code=503,
             headers={"Retry-After": "1"},
         )
+
+    for unavailable in BUS_UNAVAILABLE:
+        app.add_exception_handler(unavailable, bus_unavailable)
 
     app.include_router(voice.router)
     app.include_router(media.router)
