@@ -1,4 +1,5 @@
-"""Fixtures shared by every test folder: a real Weaviate server where Docker can run one."""
+"""Fixtures shared by every test folder: a real Weaviate server where Docker can run one, and
+the one way generated-input tests run."""
 
 from __future__ import annotations
 
@@ -7,6 +8,19 @@ from dataclasses import dataclass
 from functools import cache
 
 import pytest
+from hypothesis import HealthCheck, settings
+
+# Generated-input tests (hypothesis, schemathesis) are derandomised: a failure is the same
+# failure on every run and in CI, and none depends on a local example database. They talk to
+# real processes, so no per-example deadline and no health check on slow data generation.
+settings.register_profile(
+    "switchboard",
+    derandomize=True,
+    database=None,
+    deadline=None,
+    suppress_health_check=list(HealthCheck),
+)
+settings.load_profile("switchboard")
 
 #: Pinned server image (the v4 client needs >= 1.27).
 WEAVIATE_IMAGE = "cr.weaviate.io/semitechnologies/weaviate:1.36.2"

@@ -20,7 +20,6 @@ from typing import Any
 import hypothesis
 import pytest
 import schemathesis
-from hypothesis import HealthCheck
 from schemathesis import Case, GenerationMode
 from schemathesis.checks import positive_data_acceptance
 
@@ -99,12 +98,7 @@ def _fuzz(op: Any, mode: GenerationMode, target: Target) -> None:
     excluded = [positive_data_acceptance] if (op.method, op.path) in SCHEMA_CANNOT_SAY else []
 
     @hypothesis.settings(
-        max_examples=EXAMPLES,
-        deadline=None,
-        database=None,
-        derandomize=True,
-        suppress_health_check=list(HealthCheck),
-        phases=[hypothesis.Phase.explicit, hypothesis.Phase.generate],
+        max_examples=EXAMPLES, phases=[hypothesis.Phase.explicit, hypothesis.Phase.generate]
     )
     @hypothesis.given(case=op.as_strategy(generation_mode=mode))
     def check(case: Case) -> None:

@@ -13,7 +13,7 @@ from typing import Any
 import nats
 import orjson
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from switchboard_common import subjects
@@ -126,13 +126,7 @@ def bus(nats_url: str) -> Iterator[_BusInThread]:
 
 
 def _fuzz(bus: _BusInThread) -> None:
-    @settings(
-        derandomize=True,
-        max_examples=300,
-        database=None,
-        deadline=None,
-        suppress_health_check=list(HealthCheck),
-    )
+    @settings(max_examples=300)
     @given(_requests())
     def check(request: tuple[str, bytes]) -> None:
         subject, payload = request

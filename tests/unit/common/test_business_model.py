@@ -155,7 +155,7 @@ def test_the_fixed_directory_reads_like_the_live_one(tmp_path: Path) -> None:
     assert BusinessDirectory.load(None).all() == [DEMO_BUSINESS]
 
 
-@settings(derandomize=True, max_examples=2000, database=None)
+@settings(max_examples=2000)
 @given(st.text(alphabet="+0123456789 ().-x\u0663\u00a0", max_size=24))
 def test_the_published_phone_pattern_accepts_exactly_what_the_model_does(number: str) -> None:
     """The JSON schema (and so the OpenAPI document) must not promise numbers the model

@@ -124,7 +124,7 @@ def _messages(draw: st.DrawFn) -> dict[str, object]:
     return {"event": event, "streamSid": draw(_JSON), event: draw(fields | _JSON)}
 
 
-@settings(derandomize=True, max_examples=1500, database=None)
+@settings(max_examples=1500)
 @given(_messages())
 def test_any_message_is_read_or_refused_with_a_media_stream_error(message: dict) -> None:
     """Whatever a peer sends, the reader answers with a value or a MediaStreamError, which the
@@ -139,7 +139,7 @@ def test_any_message_is_read_or_refused_with_a_media_stream_error(message: dict)
         read(message)
 
 
-@settings(derandomize=True, max_examples=500, database=None)
+@settings(max_examples=500)
 @given(st.text(max_size=40) | st.binary(max_size=40))
 def test_any_bytes_parse_or_are_refused_with_a_media_stream_error(raw: str | bytes) -> None:
     with contextlib.suppress(wire.MediaStreamError):

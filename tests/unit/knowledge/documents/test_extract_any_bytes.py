@@ -56,7 +56,7 @@ _BYTES = st.one_of(
 )
 
 
-@settings(derandomize=True, max_examples=1500, database=None, deadline=None)
+@settings(max_examples=1500)
 @given(st.sampled_from(sorted(EXTRACTORS)), _BYTES)
 def test_any_upload_is_read_or_refused_with_a_document_error(kind: str, data: bytes) -> None:
     with contextlib.suppress(DocumentError):

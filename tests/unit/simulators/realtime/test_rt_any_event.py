@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 import orjson
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from switchboard_sim.realtime import RealtimeSimulator
@@ -67,13 +67,7 @@ async def _converse(sim: RealtimeSimulator, messages: list[str]) -> None:
         await events.wait_for("session.updated", within=10)
 
 
-@settings(
-    derandomize=True,
-    max_examples=40,
-    database=None,
-    deadline=None,
-    suppress_health_check=list(HealthCheck),
-)
+@settings(max_examples=40)
 @given(st.lists(_messages(), min_size=1, max_size=12))
 async def test_any_client_messages_leave_the_session_serving(messages: list[str]) -> None:
     async with RealtimeSimulator() as sim:
