@@ -9,15 +9,14 @@ from pydantic import StringConstraints
 
 #: One subject token, for schemas (path parameters, form fields) that must say so.
 TOKEN_PATTERN = r"^[A-Za-z0-9_-]{1,64}$"  # noqa: S105 - a regex, not a secret
-_TOKEN = TOKEN_PATTERN
-TOKEN_RE = re.compile(_TOKEN)
+TOKEN_RE = re.compile(TOKEN_PATTERN)
 
 #: A call id (Twilio's CallSid, or a simulator's): one subject token.
-CallId = Annotated[str, StringConstraints(pattern=_TOKEN)]
+CallId = Annotated[str, StringConstraints(pattern=TOKEN_PATTERN)]
 #: A business (tenant) id: one subject token.
-BusinessId = Annotated[str, StringConstraints(pattern=_TOKEN)]
+BusinessId = Annotated[str, StringConstraints(pattern=TOKEN_PATTERN)]
 #: An agent or gateway process id: one subject token.
-ProcessId = Annotated[str, StringConstraints(pattern=_TOKEN)]
+ProcessId = Annotated[str, StringConstraints(pattern=TOKEN_PATTERN)]
 
 
 def check_token(value: str, what: str) -> str:

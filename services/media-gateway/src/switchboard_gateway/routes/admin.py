@@ -69,7 +69,7 @@ IfMatch = Annotated[
     str | None,
     Header(
         alias="If-Match",
-        pattern=r'^\s*(\*|(W/)?"*[0-9]+"*)\s*$',
+        pattern=r'^\s*(\*|(W/)?"*[0-9]{1,19}"*)\s*$',
         description='The revision read (the ETag, e.g. "7"), or * to overwrite any revision.',
     ),
 ]
@@ -84,13 +84,11 @@ def _document(stored: StoredBusiness, response: Response) -> BusinessDocument:
 
 
 def _revision(if_match: str | None) -> int | None:
-    """``If-Match`` as a revision; None for ``*``."""
+    """``If-Match`` (already matched against :data:`IfMatch`'s pattern) as a revision; None
+    for ``*``."""
     if if_match is None or if_match.strip() == "*":
         return None
-    value = if_match.strip().removeprefix("W/").strip('"')
-    if not value.isdigit():
-        raise HTTPException(400, f'If-Match must be a revision such as "7" or *, not {if_match!r}')
-    return int(value)
+    return int(if_match.strip().removeprefix("W/").strip('"'))
 
 
 def _refused(exc: BusinessStoreError) -> HTTPException:
