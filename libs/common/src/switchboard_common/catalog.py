@@ -28,18 +28,7 @@ from pydantic import BaseModel
 
 from . import audio, knowledge, subjects
 from .business import BusinessProfile
-from .events import (
-    MSG_ID_HEADER,
-    STREAM_NAME,
-    AgentTurnEvent,
-    CallEndedEvent,
-    CallerTurnEvent,
-    CallStartedEvent,
-    DtmfEvent,
-    EventType,
-    ToolCalledEvent,
-    TransferEvent,
-)
+from .events import EVENT_MODELS, MSG_ID_HEADER, STREAM_NAME, EventType
 from .messages import (
     AgentHeartbeat,
     CallEnded,
@@ -345,15 +334,7 @@ CHANNELS: tuple[Channel, ...] = (
         parameters=(BUSINESS_ID, CALL_ID, EVENT_TYPE),
         publishers=_services(AGENT),
         subscribers=_services(GATEWAY, ADMIN, CONSUMER),
-        messages=(
-            CallStartedEvent,
-            CallerTurnEvent,
-            AgentTurnEvent,
-            ToolCalledEvent,
-            DtmfEvent,
-            TransferEvent,
-            CallEndedEvent,
-        ),
+        messages=tuple(EVENT_MODELS.values()),
         headers=(
             Header(
                 MSG_ID_HEADER,
