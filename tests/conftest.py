@@ -10,6 +10,9 @@ from functools import cache
 import pytest
 from hypothesis import HealthCheck, settings
 
+#: A test that leaves a process or a thread behind fails (see tests/leak_guard.py).
+pytest_plugins = ["tests.leak_guard", "pytester"]
+
 # Generated-input tests (hypothesis, schemathesis) are derandomised: a failure is the same
 # failure on every run and in CI, and none depends on a local example database. They talk to
 # real processes, so no per-example deadline and no health check on slow data generation.
@@ -21,6 +24,15 @@ settings.register_profile(
     suppress_health_check=list(HealthCheck),
 )
 settings.load_profile("switchboard")
+
+
+@pytest.hookimpl(trylast=True)  # after Hypothesis's own plugin has finished initialising
+def pytest_sessionstart(session: pytest.Session) -> None:
+    # The examples must not depend on which tests ran first (see tests/hypothesis_pool.py).
+    from tests.hypothesis_pool import pin
+
+    pin()
+
 
 #: Pinned server image (the v4 client needs >= 1.27).
 WEAVIATE_IMAGE = "cr.weaviate.io/semitechnologies/weaviate:1.36.2"

@@ -57,7 +57,7 @@ class RunningStack:
             return (await client.get(f"{self.gateway_url}/metrics")).text
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 async def system() -> AsyncIterator[RunningStack]:
     """The knowledge service (seeded), one agent and one gateway, shared by the tests that do
     not kill anything."""

@@ -14,7 +14,7 @@ from switchboard_common.business_store import BusinessStore
 from switchboard_sim.stack import LocalStack
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 async def businesses_nats_url() -> AsyncIterator[str]:
     async with LocalStack() as stack:
         yield await stack.start_nats()

@@ -17,7 +17,7 @@ _EXPORTER = InMemorySpanExporter()
 _installed: list[bool] = []
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 async def obs_nats_url() -> AsyncIterator[str]:
     async with LocalStack() as stack:
         yield await stack.start_nats()

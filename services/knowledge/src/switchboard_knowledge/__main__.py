@@ -50,6 +50,7 @@ async def serve(settings: KnowledgeSettings) -> None:
     embedder = make_embedder(settings)
     backend = build_backend(settings, embedder.dimensions)
     async with AsyncExitStack() as stack:
+        stack.push_async_callback(embedder.aclose)
         await backend.start()
         stack.push_async_callback(backend.close)
         nc = await stack.enter_async_context(connected(NatsSettings(), "knowledge"))

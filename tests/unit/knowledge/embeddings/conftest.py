@@ -20,11 +20,14 @@ from fastapi.responses import JSONResponse
 from switchboard_knowledge.embeddings import LocalEmbedder
 
 
-@pytest.fixture(scope="session")
-def local_embedder() -> LocalEmbedder:
+@pytest.fixture
+async def local_embedder() -> AsyncIterator[LocalEmbedder]:
+    """The model is loaded once per process and shared; the inference threads are this
+    embedder's own and end with the test."""
     embedder = LocalEmbedder()
-    embedder.load()  # the one model load of the session (shared by every LocalEmbedder)
-    return embedder
+    embedder.load()
+    yield embedder
+    await embedder.aclose()
 
 
 def fake_vector(text: str, dimensions: int) -> list[float]:

@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 import orjson
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from switchboard_sim.realtime import RealtimeSimulator
@@ -57,18 +57,52 @@ def _messages(draw: st.DrawFn) -> str:
     return orjson.dumps(message).decode()
 
 
+#: An update that is valid in every state a session can be in. A whole configuration is not:
+#: once assistant audio has played, a voice change is refused (as OpenAI refuses it), and
+#: generated messages can both change the voice and make the assistant speak.
+_PROBE = {"type": "realtime", "instructions": "Still there?"}
+
+
+def _answers_the_probe(event: Any) -> bool:
+    return bool(event.session.instructions == _PROBE["instructions"])
+
+
 async def _converse(sim: RealtimeSimulator, messages: list[str]) -> None:
     async with connect(sim) as (conn, events):
+        await conn.session.update(session=PCMU_SESSION)  # type: ignore[arg-type]
+        await events.wait_for("session.updated")
         for message in messages:
             await conn.send_raw(message)
         # The connection still serves: a valid update is answered after whatever came before
         # (each frame read on the way is validated against the SDK's server events).
+        await conn.session.update(session=_PROBE)  # type: ignore[arg-type]
+        await events.wait_for("session.updated", _answers_the_probe, within=10)
+
+
+#: Found in the whole suite: the assistant speaks, then a whole configuration arrives whose
+#: voice differs from the session's. The simulator refuses the voice change as OpenAI does.
+_SPEAK_THEN_RECONFIGURE = [
+    '{"type":"response.create","response":null}',
+    '{"type":"session.update","session":{"type":"realtime","audio":{"output":{"voice":"ash"}}}}',
+]
+
+
+async def test_a_voice_change_after_assistant_audio_is_refused_and_the_session_serves() -> None:
+    async with RealtimeSimulator() as sim, connect(sim) as (conn, events):
         await conn.session.update(session=PCMU_SESSION)  # type: ignore[arg-type]
-        await events.wait_for("session.updated", within=10)
+        await events.wait_for("session.updated")
+        await conn.send_raw(_SPEAK_THEN_RECONFIGURE[0])
+        await events.wait_for("response.output_audio.delta")
+        await conn.send_raw(_SPEAK_THEN_RECONFIGURE[1])
+        refused = await events.wait_for("error")
+        assert refused.error.code == "cannot_update_voice"
+        await conn.session.update(session=_PROBE)  # type: ignore[arg-type]
+        await events.wait_for("session.updated", _answers_the_probe)
 
 
 @settings(max_examples=40)
 @given(st.lists(_messages(), min_size=1, max_size=12))
+@example(_SPEAK_THEN_RECONFIGURE)
 async def test_any_client_messages_leave_the_session_serving(messages: list[str]) -> None:
     async with RealtimeSimulator() as sim:
         await _converse(sim, messages)

@@ -23,6 +23,9 @@ class Embedder(Protocol):
     async def embed(self, texts: Sequence[str]) -> npt.NDArray[np.float32]:
         """Shape (len(texts), dimensions). Raises :class:`EmbeddingUnavailable`."""
 
+    async def aclose(self) -> None:
+        """Release what the embedder holds (threads, connections, files)."""
+
 
 Vectors = npt.NDArray[np.float32]
 

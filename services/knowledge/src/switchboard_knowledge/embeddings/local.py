@@ -133,19 +133,6 @@ def _load(model: Path, tokenizer_file: Path, threads: int) -> Runtime:
     return Runtime(tokenizer, session, names)
 
 
-_executor: ThreadPoolExecutor | None = None
-_executor_lock = threading.Lock()
-
-
-def _shared_executor() -> ThreadPoolExecutor:
-    """Two inference threads per process: an ingest and a query can run side by side."""
-    global _executor
-    with _executor_lock:
-        if _executor is None:
-            _executor = ThreadPoolExecutor(max_workers=2, thread_name_prefix="local-embed")
-        return _executor
-
-
 class LocalEmbedder:
     """Offline sentence embeddings (all-MiniLM-L6-v2, int8). 384 dimensions.
 
@@ -172,6 +159,7 @@ class LocalEmbedder:
         )
         self._batch_size = batch_size
         self._runtime: Runtime | None = None
+        self._executor: ThreadPoolExecutor | None = None
         fingerprint = "custom" if model_path else model_fingerprint()
         self.name = f"local/{LOCAL_MODEL}@{fingerprint}"
 
@@ -188,11 +176,24 @@ class LocalEmbedder:
         runtime = self.load()
         return np.concatenate([runtime.encode(b) for b in batches(texts, self._batch_size)])
 
+    def _inference_threads(self) -> ThreadPoolExecutor:
+        """Two inference threads: an ingest and a query can run side by side. They are this
+        embedder's own, so :meth:`aclose` ends them (the loaded model stays shared)."""
+        if self._executor is None:
+            self._executor = ThreadPoolExecutor(max_workers=2, thread_name_prefix="local-embed")
+        return self._executor
+
+    async def aclose(self) -> None:
+        """End the inference threads once the jobs already given to them are done."""
+        executor, self._executor = self._executor, None
+        if executor is not None:
+            await asyncio.get_running_loop().run_in_executor(None, executor.shutdown)
+
     async def embed(self, texts: Sequence[str]) -> Vectors:
         if not texts:
             return empty_vectors(self.dimensions)
         loop = asyncio.get_running_loop()
-        executor = _shared_executor()
+        executor = self._inference_threads()
         runtime = self._runtime
         if runtime is None:
             runtime = await loop.run_in_executor(executor, self.load)
