@@ -239,6 +239,9 @@ class CallRecord(BusMessage):
     state: CallState
     gateway_id: ProcessId
     agent_id: ProcessId | None = None
+    #: Goes up by one each time the call changes owner (see :mod:`.call_lease`); whatever
+    #: carries an older epoch is stale.
+    epoch: int = Field(1, ge=1)
     stream_sid: str = ""
     from_number: str = ""
     to_number: str = ""
