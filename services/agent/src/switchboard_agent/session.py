@@ -61,6 +61,7 @@ from . import metrics
 from .playback import AudioLedger, truncation_for
 from .realtime.link import AudioDelta, RealtimeLink, Role
 from .realtime.session_config import greeting_instructions, session_config
+from .resume import keypress_text
 from .settings import AgentSettings
 from .tools import ToolContext, ToolRegistry, ToolResult
 from .tools.telephony import ExitKind
@@ -451,7 +452,7 @@ class CallSession:
         link = self._link
         if link is None or not self._started.is_set():
             return
-        await link.add_user_text(f"[The caller pressed {digit} on the phone keypad.]")
+        await link.add_user_text(keypress_text(digit))
         if self._active_response is None:
             await link.respond()
 

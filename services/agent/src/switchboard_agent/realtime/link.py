@@ -120,5 +120,12 @@ class RealtimeLink:
                 }
             )
 
+    async def add_tool_use(self, call_id: str, name: str, arguments: str, output: str) -> None:
+        """A tool call and its result, as they were (how a resumed call replays tool use)."""
+        await self._conn.conversation.item.create(
+            item={"type": "function_call", "call_id": call_id, "name": name, "arguments": arguments}
+        )
+        await self.tool_output(call_id, output)
+
     async def close(self) -> None:
         await self._conn.close()
