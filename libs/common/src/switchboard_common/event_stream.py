@@ -16,6 +16,7 @@ import asyncio
 import contextlib
 import dataclasses
 import logging
+from collections import deque
 from collections.abc import Sequence
 from types import TracebackType
 from typing import Any, TypeVar
@@ -184,6 +185,7 @@ class CallEventPublisher:
         retry_backoff_s: float = 0.2,
         max_pending: int = 1000,
         start_seq: int = 0,
+        history_size: int = 500,
     ) -> None:
         self.business_id = check_token(business_id, "business id")
         self.call_id = check_token(call_id, "call id")
@@ -196,6 +198,9 @@ class CallEventPublisher:
         self._worker: asyncio.Task[None] | None = None
         self._closed = False
         self._busy = False
+        #: The events recorded by this publisher, newest last: what a new Realtime session is
+        #: rebuilt from when the call's link drops (bounded; a resume needs the recent past).
+        self.history: deque[CallEventBase] = deque(maxlen=history_size)
         #: Counters, for metrics: stored, acknowledged as duplicates, given up, dropped.
         self.published = 0
         self.duplicates = 0
@@ -376,6 +381,7 @@ class CallEventPublisher:
                 event.seq,
             )
             return event
+        self.history.append(event)
         if self._worker is None or self._worker.done():
             # The task lives only while there is something to publish, so an idle publisher
             # (or one never closed) holds no task.

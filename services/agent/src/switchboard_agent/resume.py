@@ -118,6 +118,26 @@ def rebuild(events: Iterable[CallEventBase]) -> Resumption:
     return Resumption(tuple(items), answer_due, last_seq, caller_turns, agent_turns)
 
 
+class InFlightText:
+    """The transcript of each assistant item as the model streams it, so a reply the link
+    dropped halfway can still be recorded with the words it had reached."""
+
+    def __init__(self) -> None:
+        self._parts: dict[str, list[str]] = {}
+
+    def add(self, item_id: str, delta: str) -> None:
+        self._parts.setdefault(item_id, []).append(delta)
+
+    def pop(self, item_id: str) -> str:
+        """The text so far of ``item_id`` (forgotten from here on)."""
+        return "".join(self._parts.pop(item_id, [])).strip()
+
+    def forget(self, item_ids: Iterable[str]) -> None:
+        """These items are complete: their final transcript came with ``response.done``."""
+        for item_id in item_ids:
+            self._parts.pop(item_id, None)
+
+
 class ConversationSink(Protocol):
     """The part of a Realtime link a replay writes to."""
 

@@ -28,6 +28,7 @@ from openai.types.realtime import (
     RealtimeErrorEvent,
     RealtimeResponseUsage,
     RealtimeServerEvent,
+    ResponseAudioTranscriptDeltaEvent,
     ResponseCreatedEvent,
     ResponseDoneEvent,
     ResponseOutputItemDoneEvent,
@@ -59,16 +60,14 @@ from switchboard_common.messages import (
 
 from . import metrics
 from .playback import AudioLedger, truncation_for
-from .realtime.link import AudioDelta, RealtimeLink, Role
+from .realtime.link import AudioDelta, RealtimeLink
 from .realtime.session_config import greeting_instructions, session_config
-from .resume import keypress_text
+from .resume import InFlightText, keypress_text, rebuild, replay
 from .settings import AgentSettings
 from .tools import ToolContext, ToolRegistry, ToolResult
 from .tools.telephony import ExitKind
 from .turns import AgentTurns
 
-#: Conversation items replayed into a new Realtime session after a reconnect.
-HISTORY_REPLAYED = 40
 #: Caller audio kept from before speech starts (covers the VAD's prefix padding), in frames.
 PREFIX_FRAMES = 25
 #: Longest utterance kept for a replay after a reconnect (30 s of 20 ms frames).
@@ -109,7 +108,7 @@ class CallSession:
         self._started_at: float | None = None
         self._exit: tuple[ExitKind, str, str | None] | None = None
         self._exit_sent = False
-        self._history: list[tuple[Role, str]] = []
+        self._in_flight = InFlightText()
         self._successor: RealtimeLink | None = None
         #: The caller's last moments of audio, and the utterance in progress, so a reconnect
         #: mid-sentence can give the new session the whole sentence.
@@ -339,6 +338,7 @@ class CallSession:
                     "call %s: Realtime connection dropped (%s), reconnecting", self.call_id, exc
                 )
                 self._link = None
+                await self._cut_at_drop()
                 link = await self._fresh_link(replay_speech=True)
                 self._link = link
                 self._link_opened_at = time.monotonic()
@@ -355,16 +355,37 @@ class CallSession:
         metrics.REALTIME_ROLLOVERS.inc()
         await old.close()
 
+    async def _cut_at_drop(self) -> None:
+        """The link died while the model was still answering: the rest of that answer will
+        never come, so stop what Twilio still holds of it and record the reply as far as the
+        caller heard it (the new session then answers again from there)."""
+        response_id, self._active_response = self._active_response, None
+        item_id = self._ledger.current_item
+        if response_id is None or item_id is None:
+            return
+        self._interrupted.add(response_id)
+        position = await self._clear_playback()
+        played: int | None = None
+        if position is not None:
+            decision = truncation_for(
+                self._ledger, item_id, position.last_chunk, position.ms_since_mark
+            )
+            played = decision.audio_end_ms
+        self._turns.cut(item_id, played)
+        self._turns.spoken(item_id, self._in_flight.pop(item_id))
+
     async def _fresh_link(self, replay_speech: bool = False) -> RealtimeLink:
-        """A new session with the same configuration and the conversation so far, so the
-        caller notices at most a short pause. Caller audio is buffered while ``_link`` is
-        None and flushed here."""
+        """A new session with the same configuration and the conversation so far, rebuilt
+        from the call's events as the caller heard it, so the caller notices at most a short
+        pause. After a drop (``replay_speech``) it answers at once when the caller is owed an
+        answer. Caller audio is buffered while ``_link`` is None and flushed here."""
         self._active_response = None
         link = await self._open_link()
         enabled = self._tools.definitions(self.business.enabled_tools)
         await link.configure(session_config(self.business, self._settings, enabled))
-        for role, text in self._history[-HISTORY_REPLAYED:]:
-            await link.add_text(role, text)
+        resumed = rebuild(self._events.history)
+        await replay(link, resumed.items)
+        owed = replay_speech and resumed.answer_due and not self._caller_speaking
         if replay_speech and self._caller_speaking:
             # The caller was mid-sentence when the old session died: send it all again
             # (the early buffer then only holds what came after).
@@ -374,6 +395,8 @@ class CallSession:
             self._speech_audio = []
         while self._early_audio:
             await link.append_audio(self._early_audio.popleft())
+        if owed:
+            await link.respond()
         return link
 
     async def _release(self) -> None:
@@ -473,6 +496,8 @@ class CallSession:
             self._speech_audio = []
             self._speech_stopped_at = time.perf_counter()
             self._begin_turn_span()
+        elif isinstance(event, ResponseAudioTranscriptDeltaEvent):
+            self._in_flight.add(event.item_id, event.delta)
         elif isinstance(event, ResponseCreatedEvent):
             self._active_response = event.response.id
         elif isinstance(event, ResponseOutputItemDoneEvent):
@@ -482,7 +507,6 @@ class CallSession:
         elif isinstance(event, ConversationItemInputAudioTranscriptionCompletedEvent):
             self._caller_turns += 1
             log.info("call %s: caller said %s", self.call_id, logs.private(event.transcript))
-            self._history.append(("user", event.transcript))
             self._events.caller_turn(event.transcript, event.item_id)
             await self._publish_transcript(Speaker.CALLER, event.transcript, event.item_id)
         elif isinstance(event, RealtimeErrorEvent):
@@ -591,11 +615,11 @@ class CallSession:
             self._active_response = None
         interrupted = response.status == "cancelled" or response.id in self._interrupted
         self._count_usage(response.usage)
+        self._in_flight.forget(item.id or "" for item in response.output or [])
         for item in response.output or []:
             if isinstance(item, RealtimeConversationItemAssistantMessage):
                 text = " ".join(c.transcript or c.text or "" for c in item.content).strip()
                 if text:
-                    self._history.append(("assistant", text))
                     self._turns.spoken(item.id or "", text)
                     await self._publish_transcript(Speaker.AGENT, text, item.id or "", interrupted)
         runs = self._tool_runs.pop(response.id or "", [])

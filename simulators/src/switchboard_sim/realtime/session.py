@@ -457,9 +457,18 @@ class RealtimeSession:
         previous = self.add_item(stored)
         if stored.type == "function_call_output":
             self._tool_outputs.append((stored.call_id, stored.output))
+        elif stored.type == "function_call":
+            # A call the client replays (a resumed conversation) answers the scripted turn
+            # it belongs to, as a model's own call would.
+            pending = self._pending_user
+            turn = pending.turn if pending else None
+            if turn is not None and turn.tool is not None and turn.tool.name == stored.name:
+                self._pending_user = None
+                self._tool_calls[stored.call_id or ""] = turn
         elif stored.type == "message" and stored.role == "user":
             text = " ".join(c.text or c.transcript or "" for c in stored.content).strip()
             self._pending_user = PendingUser(text, self.script.turn_for_text(text))
+            self._tool_outputs.clear()  # the conversation moved on past those results
         await self.send(self.factory.item_added(stored, previous))
         await self.send(self.factory.item_done(stored, previous))
 

@@ -1,0 +1,137 @@
+"""The Realtime link drops while the agent is answering: the new session gets the
+conversation as the caller heard it (the cut reply, not the whole generated text) and answers
+again at once, so the caller hears a short pause, not dead air (issue 14, item 1)."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+import nats
+import pytest
+
+from switchboard_agent.resume import CUT_MARK
+from switchboard_common.event_stream import by_type, read_call
+from switchboard_common.events import AgentTurnEvent, AnyCallEvent, CallEndedEvent
+from switchboard_sim.call import CallSimulator, Scenario
+from switchboard_sim.call.heard import longest_quiet_around
+from switchboard_sim.stack import LocalStack
+
+from .conftest import REALTIME_SCRIPT, SAMPLES, RunningStack, scenario_dict
+
+pytestmark = pytest.mark.timeout(120)
+
+#: Target: the caller hears at most this much silence after the drop.
+MAX_SILENCE_S = 1.5
+#: The answer being dropped: the scripted reply to the caller's second turn.
+ANSWER = (
+    "Of course. I've passed your message on to the manager, who will call you back at five "
+    "five five, zero one zero zero as soon as they can. Is there anything else?"
+)
+ANSWER_START = ANSWER[:40]
+
+
+@pytest.fixture
+async def system() -> AsyncIterator[RunningStack]:
+    async with LocalStack() as stack:
+        await stack.start_nats()
+        await stack.start_realtime_sim(script=REALTIME_SCRIPT)
+        await stack.start_agent("agent-rr")
+        gateway = await stack.start_gateway("gw-rr")
+        yield RunningStack(stack, gateway)
+
+
+#: The simulator's audio chunk (its default), and how far into the answer the link drops.
+CHUNK_MS = 50
+DROP_AFTER_MS = 4000
+
+
+async def _session_answering(http: httpx.AsyncClient, base: str, answered: int) -> str:
+    """The call's session once it has finished ``answered`` responses and has streamed
+    :data:`DROP_AFTER_MS` of the next one's audio (polled: the simulator's introspection API
+    is the only view of it)."""
+    deltas_at_start: int | None = None
+    for _ in range(600):
+        sessions: list[dict[str, Any]] = (await http.get(f"{base}/_sim/sessions")).json()
+        live = [s for s in sessions if s["connected"] and len(s["responses"]) == answered]
+        if live:
+            deltas = int(live[0]["sent_counts"].get("response.output_audio.delta", 0))
+            if deltas_at_start is None:
+                deltas_at_start = deltas
+            elif deltas >= deltas_at_start + DROP_AFTER_MS // CHUNK_MS:
+                return str(live[0]["id"])
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"no session got past {answered} responses")
+
+
+async def _events_to_the_end(nats_url: str, call_id: str) -> list[AnyCallEvent]:
+    """The call's events once its last one (``call_ended``) is stored (polled, bounded)."""
+    nc = await nats.connect(nats_url)
+    try:
+        async with asyncio.timeout(10):
+            while True:
+                events = await read_call(nc.jetstream(), call_id)
+                if by_type(events, CallEndedEvent):
+                    return events
+                await asyncio.sleep(0.1)
+    finally:
+        await nc.close()
+
+
+async def test_a_drop_mid_answer_is_answered_again_from_what_was_heard(
+    system: RunningStack,
+) -> None:
+    scenario = scenario_dict(
+        [
+            {"say": "Hi, what are your opening hours?", "wav": "turn1_opening_hours.wav"},
+            {"say": "Could you take a message?", "wav": "turn2_message.wav"},
+            {"hangup": True, "after": "agent_done"},
+        ],
+        # The caller waits out more silence than the target before hanging up, so a missing
+        # answer shows as silence rather than as a caller who left.
+        quiet_ms=int(MAX_SILENCE_S * 1000) + 1500,
+    )
+    config = system.call_config(record=True)
+    caller = CallSimulator(config)
+    call = asyncio.create_task(caller.run(Scenario.from_dict(scenario, base_dir=SAMPLES)))
+    base = system.stack.realtime_url
+    async with httpx.AsyncClient() as http:
+        # Greeting, turn 1's tool call and its answer, turn 2's tool call: then its answer.
+        first = await _session_answering(http, base, answered=4)
+        dropped_at = time.monotonic()
+        assert (await http.get(f"{base}/_sim/sessions/{first}/drop")).status_code == 200
+        result = await call
+        sessions = (await http.get(f"{base}/_sim/sessions")).json()
+
+    assert result.ok, result.summary()
+    assert result.recording is not None
+    silence = longest_quiet_around(result.recording, dropped_at - caller.clock.t0)
+    assert silence <= MAX_SILENCE_S, f"{silence:.2f} s of silence after the drop"
+
+    second = next(s for s in sessions if s["id"] != first)
+    replayed = [e for e in second["control_events"] if e["type"] == "conversation.item.create"]
+    said = [
+        part["text"]
+        for e in replayed
+        if e["item"].get("role") == "assistant"
+        for part in e["item"]["content"]
+    ]
+    cut = [text for text in said if text.startswith(ANSWER_START[:10])]
+    assert len(cut) == 1, f"the cut reply was not replayed: {said}"
+    assert cut[0].endswith(CUT_MARK), cut[0]
+    assert ANSWER_START.startswith(cut[0].removesuffix(CUT_MARK)) or ANSWER.startswith(
+        cut[0].removesuffix(CUT_MARK)
+    )
+    assert len(cut[0]) < len(ANSWER) / 2, "the replay holds words the caller never heard"
+    assert second["responses"], "the new session was never asked to answer"
+    assert ANSWER_START in second["responses"][0]["output"][0]["content"][0]["transcript"]
+
+    events = await _events_to_the_end(system.stack.nats_url, result.call_sid)
+    turns = by_type(events, AgentTurnEvent)
+    interrupted = [t for t in turns if t.interrupted]
+    assert len(interrupted) == 1 and interrupted[0].played_ms is not None
+    assert interrupted[0].played_ms < interrupted[0].produced_ms
+    assert [e.seq for e in events] == list(range(1, len(events) + 1))
