@@ -19,6 +19,7 @@ from switchboard_agent.resume import (
     keypress_text,
     rebuild,
     replay,
+    with_unconfirmed,
 )
 from switchboard_common.events import (
     AgentTurnEvent,
@@ -159,3 +160,11 @@ async def test_the_replay_is_accepted_by_the_realtime_simulator_in_order() -> No
             ("message", "assistant"),
         ][: len(kinds)]
     )
+
+
+def test_replies_still_playing_join_the_conversation_and_answer_what_came_before() -> None:
+    resumed = with_unconfirmed(rebuild([started(), caller(2, "When are you open?")]), [ANSWER])
+    assert resumed.items[-1] == Said("assistant", ANSWER)
+    assert not resumed.answer_due
+    unchanged = rebuild([started(), caller(2, "When are you open?")])
+    assert with_unconfirmed(unchanged, []) == unchanged

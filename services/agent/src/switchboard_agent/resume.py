@@ -13,6 +13,7 @@ writes the result into a session).
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Literal, Protocol
@@ -116,6 +117,16 @@ def rebuild(events: Iterable[CallEventBase]) -> Resumption:
             items.append(ToolUse(f"resume_{event.seq}", event.name, event.arguments, event.output))
             answer_due = True  # the model has not yet spoken about the result
     return Resumption(tuple(items), answer_due, last_seq, caller_turns, agent_turns)
+
+
+def with_unconfirmed(resumed: Resumption, replies: Sequence[str]) -> Resumption:
+    """Add the replies the model finished but whose playback is not confirmed yet (their
+    ``agent_turn`` waits for it): the caller is hearing them, so they belong to the
+    conversation, and a finished reply answers what came before it."""
+    said = tuple(Said("assistant", text) for text in replies if text)
+    if not said:
+        return resumed
+    return dataclasses.replace(resumed, items=resumed.items + said, answer_due=False)
 
 
 class InFlightText:

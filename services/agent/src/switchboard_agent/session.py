@@ -62,7 +62,7 @@ from . import metrics
 from .playback import AudioLedger, truncation_for
 from .realtime.link import AudioDelta, RealtimeLink
 from .realtime.session_config import greeting_instructions, session_config
-from .resume import InFlightText, keypress_text, rebuild, replay
+from .resume import InFlightText, keypress_text, rebuild, replay, with_unconfirmed
 from .settings import AgentSettings
 from .tools import ToolContext, ToolRegistry, ToolResult
 from .tools.telephony import ExitKind
@@ -383,7 +383,7 @@ class CallSession:
         link = await self._open_link()
         enabled = self._tools.definitions(self.business.enabled_tools)
         await link.configure(session_config(self.business, self._settings, enabled))
-        resumed = rebuild(self._events.history)
+        resumed = with_unconfirmed(rebuild(self._events.history), self._turns.unconfirmed())
         await replay(link, resumed.items)
         owed = replay_speech and resumed.answer_due and not self._caller_speaking
         if replay_speech and self._caller_speaking:

@@ -36,6 +36,10 @@ class AgentTurns:
         else:
             self._pending[item_id] = _Pending(text)
 
+    def unconfirmed(self) -> list[str]:
+        """The finished replies still waiting for playback to confirm them, oldest first."""
+        return [pending.text for pending in self._pending.values()]
+
     def cut(self, item_id: str, played_ms: int | None) -> None:
         """A barge-in stopped ``item_id`` after ``played_ms`` (None: it had played in full).
         Replies before it had all been heard."""
