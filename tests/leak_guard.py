@@ -80,7 +80,7 @@ class LeakGuard:
     def __init__(self) -> None:
         self.baseline: set[Resource] = set()
         self.owner: dict[Resource, pytest.FixtureDef[object] | None] = {}
-        self.last_user: dict[str, int] = {}
+        self.last_user: dict[tuple[str, str], int] = {}
         self.position: dict[str, int] = {}
 
     # --- attribution ---------------------------------------------------------------------
@@ -98,7 +98,7 @@ class LeakGuard:
             return None
         if fixturedef.scope in _ENDS_WITH_ITS_MODULE:
             return fixturedef
-        if self.last_user.get(fixturedef.argname, -1) <= index:
+        if self.last_user.get(_key(fixturedef), -1) <= index:
             return None  # no test after this one uses it
         return fixturedef
 
@@ -151,8 +151,21 @@ _GUARD = LeakGuard()
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for index, item in enumerate(items):
         _GUARD.position[item.nodeid] = index
-        for name in getattr(item, "fixturenames", ()):
-            _GUARD.last_user[name] = index
+        for fixturedef in _fixtures_used(item):
+            _GUARD.last_user[_key(fixturedef)] = index
+
+
+def _fixtures_used(item: pytest.Item) -> list[pytest.FixtureDef[object]]:
+    """The fixture definitions ``item`` uses: the same name can be a different fixture in
+    another module, and only this one's users count."""
+    info = getattr(item, "_fixtureinfo", None)
+    if info is None:
+        return []
+    return [defs[-1] for defs in info.name2fixturedefs.values() if defs]
+
+
+def _key(fixturedef: pytest.FixtureDef[object]) -> tuple[str, str]:
+    return (fixturedef.baseid, fixturedef.argname)
 
 
 def pytest_sessionstart(session: pytest.Session) -> None:

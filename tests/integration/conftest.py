@@ -57,10 +57,11 @@ class RunningStack:
             return (await client.get(f"{self.gateway_url}/metrics")).text
 
 
-@pytest.fixture(scope="package")
+@pytest.fixture(scope="module")
 async def system() -> AsyncIterator[RunningStack]:
-    """The knowledge service (seeded), one agent and one gateway, shared by the tests that do
-    not kill anything."""
+    """The knowledge service (seeded), one agent and one gateway, shared by a module's tests
+    that do not kill anything. Not wider: a stack kept for a later module would run idle
+    through every module between (the leak guard fails that)."""
     async with LocalStack() as stack:
         await stack.start_nats()
         await stack.start_realtime_sim(script=REALTIME_SCRIPT)
