@@ -7,6 +7,7 @@ import json
 
 from switchboard_agent.tools import ToolContext, ToolRegistry
 from switchboard_agent.tools.builtin import register_builtin_tools
+from switchboard_agent.tools.failures import FailureKind
 from switchboard_common.business import DEMO_BUSINESS
 
 
@@ -43,13 +44,18 @@ async def test_a_tool_runs_and_its_output_is_json() -> None:
 async def test_exceptions_timeouts_and_bad_arguments_become_error_results() -> None:
     registry = _registry()
     boom = await registry.run("boom", "{}", CTX)
-    assert not boom.ok and "database on fire" in json.loads(boom.output)["error"]
+    assert not boom.ok and boom.failure is FailureKind.INTERNAL
+    # The exception's text is for the logs: the model gets plain words.
+    assert "database on fire" not in boom.output and "RuntimeError" not in boom.output
+    assert json.loads(boom.output)["status"] == "unavailable"
     slow = await registry.run("slow", "{}", CTX)
-    assert not slow.ok and "in time" in json.loads(slow.output)["error"]
+    assert not slow.ok and slow.failure is FailureKind.TIMEOUT
+    assert json.loads(slow.output)["status"] == "unavailable"
     bad = await registry.run("echo", "{not json", CTX)
     assert not bad.ok and "JSON" in json.loads(bad.output)["error"]
+    assert bad.failure is FailureKind.BAD_INPUT
     unknown = await registry.run("nope", "{}", CTX)
-    assert not unknown.ok
+    assert not unknown.ok and unknown.failure is FailureKind.UNKNOWN_TOOL
 
 
 async def test_a_tool_the_business_did_not_enable_is_refused() -> None:

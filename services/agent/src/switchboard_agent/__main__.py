@@ -68,9 +68,10 @@ async def serve(settings: AgentSettings) -> None:
         await ensure_stream(
             nc.jetstream(), events.retention_s, events.replicas, events.duplicate_window_s
         )
-        worker = AgentWorker(
-            settings, nc, directory, register_builtin_tools(ToolRegistry()), openai
+        tools = register_builtin_tools(
+            ToolRegistry(breaker_policy=settings.breaker_policy()), settings.knowledge_deadline_s
         )
+        worker = AgentWorker(settings, nc, directory, tools, openai)
         await worker.start()
         print(f"AGENT_READY={settings.agent_id}", flush=True)
         await signals.draining.wait()

@@ -48,3 +48,28 @@ REALTIME_RECONNECTS = Counter(
 REALTIME_ROLLOVERS = Counter(
     "switchboard_agent_realtime_rollovers_total", "Calls moved to a new Realtime session early."
 )
+TOOL_FAILURES = Counter(
+    "switchboard_agent_tool_failures_total",
+    "Failed tool calls, by tool and reason (timeout, unreachable, backend_error, refused, "
+    "circuit_open, bad_input, unknown_tool, internal).",
+    ["tool", "reason"],
+)
+TOOL_FAST_FAILURES = Counter(
+    "switchboard_agent_tool_fast_failures_total",
+    "Tool calls failed at once because their backend's circuit breaker was open.",
+    ["backend"],
+)
+TOOL_BREAKER_TRANSITIONS = Counter(
+    "switchboard_agent_tool_breaker_transitions_total",
+    "Circuit breaker state changes, by backend and the state entered.",
+    ["backend", "to"],
+)
+TOOL_BREAKER_OPEN = Gauge(
+    "switchboard_agent_tool_breaker_open",
+    "1 while a backend's circuit breaker is open or half-open, else 0.",
+    ["backend"],
+)
+TOOL_HOLDING_PHRASES = Counter(
+    "switchboard_agent_tool_holding_phrases_total",
+    "Holding phrases said because a tool kept the caller waiting.",
+)

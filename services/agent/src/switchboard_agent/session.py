@@ -65,6 +65,7 @@ from .realtime.session_config import greeting_instructions, session_config
 from .resume import InFlightText, keypress_text, rebuild, replay, with_unconfirmed
 from .settings import AgentSettings
 from .tools import ToolContext, ToolRegistry, ToolResult
+from .tools.holding import HoldingLine
 from .tools.telephony import ExitKind
 from .turns import AgentTurns
 
@@ -126,6 +127,11 @@ class CallSession:
         self._active_response: str | None = None
         self._interrupted: set[str] = set()
         self._tool_runs: dict[str, list[asyncio.Task[tuple[str, str, str, ToolResult]]]] = {}
+        self._holding = HoldingLine(
+            settings.tool_holding_delay_s,
+            settings.tool_holding_phrase,
+            settings.vad_silence_duration_ms / 1000.0,
+        )
         self._background: set[asyncio.Task[None]] = set()
         self._idle_through = -1
         self._speech_stopped_at: float | None = None
@@ -512,6 +518,7 @@ class CallSession:
         elif isinstance(event, RealtimeErrorEvent):
             code = event.error.code or event.error.type
             metrics.REALTIME_ERRORS.labels(code).inc()
+            self._holding.error(event.error.event_id)
             log.warning(  # the provider's message may quote what the caller said
                 "call %s: Realtime error %s: %s",
                 self.call_id,
@@ -605,7 +612,8 @@ class CallSession:
         ) as span:
             result = await self._tools.run(name, arguments, self._tool_ctx)
             span.set_attribute("tool.ok", result.ok)
-            if not result.ok:
+            if result.failure is not None:
+                span.set_attribute("tool.failure", result.failure.value)
                 span.set_status(Status(StatusCode.ERROR))
         return call_id, name, arguments, result
 
@@ -613,6 +621,7 @@ class CallSession:
         response = event.response
         if response.id == self._active_response:
             self._active_response = None
+        self._holding.response_done(response.metadata)
         interrupted = response.status == "cancelled" or response.id in self._interrupted
         self._count_usage(response.usage)
         self._in_flight.forget(item.id or "" for item in response.output or [])
@@ -634,7 +643,13 @@ class CallSession:
         link = self._link
         if link is None:
             return
-        for call_id, name, arguments, result in await asyncio.gather(*runs):
+        results = await self._holding.results(  # a holding phrase if the tools are slow
+            asyncio.gather(*runs),
+            speech_stopped_at=self._speech_stopped_at if respond else None,
+            may_speak=lambda: self._active_response is None and not self._caller_speaking,
+            speaker=link,
+        )
+        for call_id, name, arguments, result in results:
             metrics.TOOL_CALLS.labels(name, str(result.ok).lower()).inc()
             metrics.TOOL_LATENCY.labels(name).observe(result.latency_ms / 1000.0)
             await link.tool_output(call_id, result.output)
@@ -653,6 +668,7 @@ class CallSession:
                 )
             )
         if respond:
+            await self._holding.ready_to_answer()
             await link.respond()
         elif self._exit is not None:
             await self._leave()

@@ -9,6 +9,8 @@ from pathlib import Path
 from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from .tools.breaker import BreakerPolicy
+
 
 def _default_agent_id() -> str:
     host = "".join(c if c.isalnum() or c in "-_" else "-" for c in socket.gethostname())
@@ -65,3 +67,38 @@ class AgentSettings(BaseSettings):
     early_audio_buffer_ms: int = Field(
         2000, ge=0, description="Caller audio kept while the Realtime session is still opening."
     )
+    knowledge_deadline_s: float = Field(
+        1.5,
+        gt=0,
+        description="How long a knowledge query may take; then the model is told, in plain "
+        "words, that the documents could not be searched (a later answer is dropped).",
+    )
+    tool_holding_delay_s: float = Field(
+        0.7,
+        ge=0,
+        description="If a tool is still running this long after the caller stopped speaking "
+        "and nothing has been said since, the model says a short holding phrase.",
+    )
+    tool_holding_phrase: str = Field(
+        "One moment while I check that.",
+        min_length=1,
+        max_length=120,
+        pattern=r'^[^"“”]+$',
+        description="The holding phrase (one short sentence, without double quotes).",
+    )
+    tool_breaker_failures: int = Field(
+        3, ge=1, description="Consecutive failures of a tool backend that open its breaker."
+    )
+    tool_breaker_window_s: float = Field(
+        30.0, gt=0, description="Failures of a tool backend further apart do not add up."
+    )
+    tool_breaker_cooldown_s: float = Field(
+        15.0, gt=0, description="An open breaker fails calls at once this long, then tries one."
+    )
+
+    def breaker_policy(self) -> BreakerPolicy:
+        return BreakerPolicy(
+            failures=self.tool_breaker_failures,
+            window_s=self.tool_breaker_window_s,
+            cooldown_s=self.tool_breaker_cooldown_s,
+        )

@@ -84,6 +84,14 @@ class RealtimeLink:
         else:
             await self._conn.response.create(response={"instructions": instructions})
 
+    async def say(self, instructions: str, *, metadata: dict[str, str], event_id: str) -> None:
+        """A response that only speaks (it may not call tools), tagged with ``metadata`` (echoed
+        in its ``response.*`` events) and sent as ``event_id`` (named by an error it causes)."""
+        await self._conn.response.create(
+            event_id=event_id,
+            response={"instructions": instructions, "tool_choice": "none", "metadata": metadata},
+        )
+
     async def cancel_response(self) -> None:
         await self._conn.response.cancel()
 

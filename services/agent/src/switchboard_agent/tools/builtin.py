@@ -10,6 +10,7 @@ from switchboard_common import subjects
 from switchboard_common.messages import CallerMessage
 
 from . import knowledge, telephony
+from .failures import FailureKind, ToolFailure, ToolInputError
 from .registry import JsonObject, ToolContext, ToolRegistry
 
 
@@ -18,9 +19,9 @@ async def take_message(ctx: ToolContext, args: JsonObject) -> dict[str, Any]:
     name = str(args.get("caller_name", "")).strip()
     message = str(args.get("message", "")).strip()
     if not message:
-        raise ValueError("a message needs some content")
+        raise ToolInputError("a message needs some content")
     if ctx.nc is None:
-        raise RuntimeError("the message service is not connected")
+        raise ToolFailure(FailureKind.UNREACHABLE, "the bus is not connected")
     note = CallerMessage(
         call_id=ctx.call_id,
         business_id=ctx.business.business_id,
@@ -41,7 +42,11 @@ async def get_current_time(ctx: ToolContext, args: JsonObject) -> dict[str, Any]
     return {"local_time": now.strftime("%A %H:%M"), "timezone": str(zone)}
 
 
-def register_builtin_tools(registry: ToolRegistry) -> ToolRegistry:
+def register_builtin_tools(
+    registry: ToolRegistry, knowledge_deadline_s: float = knowledge.DEADLINE_S
+) -> ToolRegistry:
+    """``knowledge_deadline_s``: how long a knowledge query may take (the tool's own deadline
+    is a little longer, so the query's own timeout is what normally fires)."""
     registry.tool(
         "take_message",
         "Take a message for the business (for example for the manager) with the caller's name "
@@ -56,24 +61,30 @@ def register_builtin_tools(registry: ToolRegistry) -> ToolRegistry:
             "required": ["message"],
         },
         timeout_s=3.0,
+        failure_words="The message could not be passed on just now. Apologise, and suggest the "
+        "caller tries again later.",
     )(take_message)
     registry.tool(
         "get_current_time",
         "The business's current local day and time, to answer questions like 'are you open now'.",
         {"type": "object", "properties": {}},
         timeout_s=1.0,
+        failure_words="The time could not be looked up just now. Say you are not sure of the time.",
     )(get_current_time)
     registry.tool(
         "query_knowledge_base",
         knowledge.DESCRIPTION,
         knowledge.DEFINITION,
-        timeout_s=knowledge.DEADLINE_S + 0.5,
-    )(knowledge.query_knowledge_base)
+        timeout_s=knowledge_deadline_s + 0.25,
+        backend=knowledge.BACKEND,
+        failure_words=knowledge.FAILURE_WORDS,
+    )(knowledge.knowledge_tool(knowledge_deadline_s))
     registry.tool(
         "end_call",
         "End the call once the caller's needs are met or they say goodbye; then say goodbye.",
         telephony.END_CALL_SCHEMA,
         timeout_s=1.0,
+        failure_words="The call could not be ended from here. Say goodbye; the caller can hang up.",
     )(telephony.end_call)
     registry.tool(
         "transfer_call",
@@ -81,5 +92,7 @@ def register_builtin_tools(registry: ToolRegistry) -> ToolRegistry:
         "help.",
         telephony.TRANSFER_SCHEMA,
         timeout_s=1.0,
+        failure_words="The call could not be put through just now. Apologise and offer to "
+        "take a message.",
     )(telephony.transfer_call)
     return registry

@@ -9,24 +9,32 @@ from switchboard_common import subjects, tracing
 from switchboard_common.knowledge import (
     ERROR_CODE_HEADER,
     ERROR_HEADER,
+    KnowledgeErrorCode,
     KnowledgeHit,
     KnowledgeQuery,
     KnowledgeQueryReply,
 )
 
 from .. import metrics
-from .registry import JsonObject, ToolContext
+from .failures import FailureKind, ToolFailure, ToolInputError, classify_bus_error
+from .registry import Handler, JsonObject, ToolContext
 
-#: The knowledge service must answer within this; the model is told if it does not.
-DEADLINE_S = 2.0
+#: The knowledge service must answer within this by default (``AGENT_KNOWLEDGE_DEADLINE_S``);
+#: the model is told if it does not, and a later reply is dropped.
+DEADLINE_S = 1.5
+#: The circuit breaker's name for the knowledge service.
+BACKEND = "knowledge"
+#: What the model is told when the knowledge base cannot be searched.
+FAILURE_WORDS = (
+    "The business's documents could not be searched just now. Tell the caller you cannot look "
+    "that up at the moment and offer to take a message."
+)
+#: Answers that say the request, not the service, is at fault.
+_REFUSALS = frozenset({KnowledgeErrorCode.BAD_REQUEST, KnowledgeErrorCode.UNKNOWN_BUSINESS})
 #: Results handed to the model are cut to about this many tokens (≈ 4 characters each).
 TOKEN_BUDGET = 600
 CHARS_PER_TOKEN = 4
 TOP_K = 5
-
-
-class KnowledgeUnavailable(RuntimeError):
-    pass
 
 
 def trim_to_budget(hits: list[KnowledgeHit], budget_tokens: int) -> list[dict[str, Any]]:
@@ -50,32 +58,49 @@ def trim_to_budget(hits: list[KnowledgeHit], budget_tokens: int) -> list[dict[st
 
 
 async def query_knowledge_base(ctx: ToolContext, args: JsonObject) -> dict[str, Any]:
-    query = str(args.get("query", "")).strip()
-    if not query:
-        raise ValueError("a query is needed")
+    """The handler with the default deadline."""
+    return await query(ctx, args, DEADLINE_S)
+
+
+def knowledge_tool(deadline_s: float = DEADLINE_S) -> Handler:
+    """The ``query_knowledge_base`` handler, waiting at most ``deadline_s`` for an answer."""
+
+    async def query_within_deadline(ctx: ToolContext, args: JsonObject) -> dict[str, Any]:
+        return await query(ctx, args, deadline_s)
+
+    return query_within_deadline
+
+
+async def query(ctx: ToolContext, args: JsonObject, deadline_s: float) -> dict[str, Any]:
+    text = str(args.get("query", "")).strip()
+    if not text:
+        raise ToolInputError("a query is needed")
     if ctx.nc is None:
-        raise KnowledgeUnavailable("the knowledge service is not connected")
-    request = KnowledgeQuery(business_id=ctx.business.business_id, text=query, top_k=TOP_K)
+        raise ToolFailure(FailureKind.UNREACHABLE, "the bus is not connected")
+    try:
+        request = KnowledgeQuery(business_id=ctx.business.business_id, text=text, top_k=TOP_K)
+    except ValueError as exc:
+        raise ToolInputError("the query is too long; use a few words") from exc
     started = time.perf_counter()
     try:
+        # On a timeout the request's reply slot is dropped: a late answer is discarded.
         msg = await ctx.nc.request(
             subjects.KNOWLEDGE_QUERY,
             request.to_bytes(),
-            timeout=DEADLINE_S,
+            timeout=deadline_s,
             headers=tracing.inject_headers(),
         )
-    except TimeoutError as exc:
-        _observe(started, "timeout")
-        raise KnowledgeUnavailable("the knowledge base did not answer in time") from exc
-    except Exception as exc:  # no responders, bus down
-        _observe(started, "error")
-        raise KnowledgeUnavailable(f"the knowledge base is unavailable ({exc})") from exc
-    refused = bool(msg.headers and ERROR_CODE_HEADER in msg.headers)
-    _observe(started, "error" if refused else "ok")
-    if msg.headers and ERROR_CODE_HEADER in msg.headers:
-        raise KnowledgeUnavailable(
-            f"the knowledge base refused: {msg.headers.get(ERROR_HEADER, '')} "
-            f"({msg.headers[ERROR_CODE_HEADER]})"
+    except Exception as exc:
+        kind = classify_bus_error(exc)
+        _observe(started, "timeout" if kind is FailureKind.TIMEOUT else "error")
+        raise ToolFailure(kind, f"knowledge query: {type(exc).__name__}: {exc}") from exc
+    code = msg.headers.get(ERROR_CODE_HEADER) if msg.headers else None
+    _observe(started, "ok" if code is None else "error")
+    if code is not None:
+        assert msg.headers is not None
+        kind = FailureKind.REFUSED if code in _REFUSALS else FailureKind.BACKEND_ERROR
+        raise ToolFailure(
+            kind, f"the knowledge service answered {code}: {msg.headers.get(ERROR_HEADER, '')}"
         )
     reply = KnowledgeQueryReply.model_validate_json(msg.data)
     results = trim_to_budget(reply.hits, TOKEN_BUDGET)
