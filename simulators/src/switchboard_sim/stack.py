@@ -380,13 +380,14 @@ class LocalStack:
         if self._nats is not None:
             await self._nats.stop()
 
-    def nats_url_for(self, user: str) -> str:
+    def nats_url_for(self, user: str, first: NatsNode | None = None) -> str:
         """The bus address with ``user``'s credentials in it (for clients run by the harness;
-        comma-separated for a cluster: :func:`nats_servers` makes it nats-py's list)."""
+        comma-separated for a cluster, ``first``'s node first: :func:`nats_servers` makes it
+        nats-py's list)."""
         password = quote(self.nats_passwords[user], safe="")
+        addresses = self.nats_addresses(first) if first else self.nats_address.split(",")
         return ",".join(
-            address.replace("nats://", f"nats://{user}:{password}@", 1)
-            for address in self.nats_address.split(",")
+            address.replace("nats://", f"nats://{user}:{password}@", 1) for address in addresses
         )
 
     def nats_env(self, user: str) -> dict[str, str]:
