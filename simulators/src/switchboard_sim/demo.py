@@ -22,7 +22,7 @@ from switchboard_common import subjects
 from switchboard_common.knowledge import ERROR_CODE_HEADER, IngestReply, IngestRequest
 
 from .call import CallConfig, CallSimulator, Scenario
-from .stack import LocalStack, StackError
+from .stack import LocalStack, StackError, nats_servers
 
 SAMPLES = Path(__file__).resolve().parents[2] / "samples"
 
@@ -44,7 +44,7 @@ def _documents(folder: Path) -> list[tuple[str, str]]:
 
 async def seed_knowledge(nats_url: str, folder: Path, business_id: str = "bellas-bistro") -> None:
     """Give the demo business its content, through the knowledge service's bus API."""
-    nc = await nats.connect(nats_url)
+    nc = await nats.connect(nats_servers(nats_url))
     try:
         for name, text in await asyncio.to_thread(_documents, folder):
             request = IngestRequest(

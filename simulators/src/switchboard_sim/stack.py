@@ -24,12 +24,16 @@ from pathlib import Path
 from typing import BinaryIO
 from urllib.parse import quote
 
+import httpx
+
 from switchboard_common import nats_auth
 
 from .call.rest import TwilioRestStandIn
 from .call.signing import new_sid
 
 READY_TIMEOUT_S = 30.0
+#: The name of the local cluster's nats-server nodes' cluster.
+CLUSTER_NAME = "switchboard"
 
 
 class StackError(RuntimeError):
@@ -45,6 +49,11 @@ def free_port() -> int:
         sock.bind(("127.0.0.1", 0))
         port: int = sock.getsockname()[1]
         return port
+
+
+def nats_servers(url: str) -> list[str]:
+    """A comma-separated ``NATS_URL`` as the list of servers nats-py takes."""
+    return [u.strip() for u in url.split(",") if u.strip()]
 
 
 def nats_server_binary() -> str:
@@ -98,6 +107,44 @@ class Child:
 
 
 @dataclass
+class NatsNode:
+    """One nats-server of the stack: its client port, and in a cluster its route and
+    monitoring ports (``/connz``, ``/jsz`` on 127.0.0.1)."""
+
+    name: str
+    port: int
+    config_path: Path
+    monitor_port: int | None = None
+    child: Child | None = None
+
+    @property
+    def address(self) -> str:
+        return f"nats://127.0.0.1:{self.port}"
+
+    @property
+    def running(self) -> bool:
+        return self.child is not None and self.child.running
+
+    async def monitor(self, endpoint: str, **params: str) -> dict[str, object]:
+        """One of the node's monitoring endpoints (``connz``, ``jsz``…) as JSON."""
+        if self.monitor_port is None:
+            raise StackError(f"{self.name} has no monitoring port")
+        url = f"http://127.0.0.1:{self.monitor_port}/{endpoint}"
+        async with httpx.AsyncClient(timeout=2.0) as http:
+            response = await http.get(url, params=params)
+            response.raise_for_status()
+            body: dict[str, object] = response.json()
+            return body
+
+    async def client_names(self) -> list[str]:
+        """The names of the clients connected to this node now."""
+        connz = await self.monitor("connz", limit="1024")
+        connections = connz.get("connections") or []
+        assert isinstance(connections, list)
+        return [str(c.get("name", "")) for c in connections if isinstance(c, dict)]
+
+
+@dataclass
 class LocalStack:
     """A set of running processes, torn down together."""
 
@@ -115,6 +162,9 @@ class LocalStack:
     #: The Twilio account the simulated calls belong to (REST updates name it).
     account_sid: str = field(default_factory=lambda: new_sid("AC"))
     _nats: Child | None = None
+    #: The nats-server nodes: one after :meth:`start_nats`, several after
+    #: :meth:`start_nats_cluster`.
+    nats_nodes: list[NatsNode] = field(default_factory=list)
     #: Fail :meth:`stop` when a service broke its NATS permissions (tests that break them on
     #: purpose turn it off).
     check_permissions: bool = True
@@ -143,12 +193,10 @@ class LocalStack:
 
     def permission_violations(self) -> list[str]:
         """The nats-server's permission violations by our services' users, from its log."""
-        log = self.workdir / "nats.log"
-        if not log.exists():
-            return []
         users = {f'"$G/user:{s.value}"' for s in nats_auth.SERVICE_USERS}
         return [
             line
+            for log in sorted(self.workdir.glob("nats*.log"))
             for line in log.read_text(errors="replace").splitlines()
             if "Violation" in line and any(user in line for user in users)
         ]
@@ -193,24 +241,124 @@ class LocalStack:
         harness itself (tests, demo, bench) connects as an unrestricted local user through
         :attr:`nats_url`; services get their own user (:meth:`nats_env`)."""
         port = free_port()
-        if not self.nats_passwords:
-            names = [*(s.value for s in nats_auth.USERS), HARNESS_USER]
-            self.nats_passwords = {name: secrets.token_urlsafe(18) for name in names}
         config = self.workdir / "nats-server.conf"
-        config.write_text(
-            nats_auth.server_config(
-                host="127.0.0.1",
-                port=port,
-                store_dir=str(self.workdir / "jetstream"),
-                passwords=self.nats_passwords,
-                superusers=[HARNESS_USER],
-            )
-        )
-        config.chmod(0o600)
+        self._write_nats_config(config, port, self.workdir / "jetstream")
         await self._spawn_nats()
+        self.nats_nodes = [NatsNode("nats", port, config, child=self._nats)]
         self.nats_address = f"nats://127.0.0.1:{port}"
         self.nats_url = self.nats_url_for(HARNESS_USER)
         return self.nats_url
+
+    def _write_nats_config(
+        self,
+        path: Path,
+        port: int,
+        store_dir: Path,
+        cluster: nats_auth.ClusterNode | None = None,
+        monitor_port: int | None = None,
+    ) -> None:
+        if not self.nats_passwords:
+            names = [*(s.value for s in nats_auth.USERS), HARNESS_USER]
+            self.nats_passwords = {name: secrets.token_urlsafe(18) for name in names}
+        path.write_text(
+            nats_auth.server_config(
+                host="127.0.0.1",
+                port=port,
+                store_dir=str(store_dir),
+                passwords=self.nats_passwords,
+                superusers=[HARNESS_USER],
+                cluster=cluster,
+                monitor_port=monitor_port,
+            )
+        )
+        path.chmod(0o600)
+
+    async def start_nats_cluster(self, size: int = 3) -> str:
+        """``size`` nats-servers routed into one cluster on 127.0.0.1, each with JetStream
+        on its own store and the same users as :meth:`start_nats`, as the production bus
+        runs. Returns once every node sees the same JetStream meta leader and all ``size``
+        peers. Clients get every node's URL (:attr:`nats_address` is comma-separated, in
+        node order; :meth:`nats_addresses` puts a chosen node first)."""
+        if size < 1:
+            raise ValueError("a cluster needs at least one node")
+        ports = [(free_port(), free_port(), free_port()) for _ in range(size)]
+        routes = [f"nats-route://127.0.0.1:{route}" for _, route, _ in ports]
+        for i, (port, route, monitor) in enumerate(ports):
+            name = f"nats-{i + 1}"
+            node = NatsNode(name, port, self.workdir / f"{name}.conf", monitor_port=monitor)
+            cluster = nats_auth.ClusterNode(
+                server_name=name,
+                cluster_name=CLUSTER_NAME,
+                route_port=route,
+                routes=tuple(r for j, r in enumerate(routes) if j != i),
+            )
+            self._write_nats_config(
+                node.config_path, port, self.workdir / f"jetstream-{name}", cluster, monitor
+            )
+            self.nats_nodes.append(node)
+        for node in self.nats_nodes:
+            await self._spawn_node(node)
+        await self.wait_for_cluster()
+        self.nats_address = ",".join(self.nats_addresses())
+        self.nats_url = self.nats_url_for(HARNESS_USER)
+        return self.nats_url
+
+    async def _spawn_node(self, node: NatsNode) -> None:
+        argv = [nats_server_binary(), "-c", str(node.config_path)]
+        node.child = await self.spawn(node.name, argv, "", ready_on_stderr=True)
+
+    async def wait_for_cluster(self, timeout_s: float = READY_TIMEOUT_S) -> str:
+        """Wait until every running node knows the same JetStream meta leader and as many
+        peers as the cluster has nodes; returns the leader's name."""
+        running = [n for n in self.nats_nodes if n.running]
+        try:
+            async with asyncio.timeout(timeout_s):
+                while True:
+                    leaders = {await self._meta_leader(node) for node in running}
+                    if len(leaders) == 1 and "" not in leaders:
+                        return leaders.pop()
+                    await asyncio.sleep(0.05)  # polling the monitoring endpoint
+        except TimeoutError:
+            logs = "\n".join(n.child.log_tail(10) for n in running if n.child)
+            raise StackError(
+                f"the NATS cluster elected no leader in {timeout_s} s:\n{logs}"
+            ) from None
+
+    async def _meta_leader(self, node: NatsNode) -> str:
+        """The JetStream meta leader ``node`` knows of, once it sees the whole cluster."""
+        try:
+            meta = (await node.monitor("jsz")).get("meta_cluster")
+        except httpx.HTTPError:
+            return ""
+        if not isinstance(meta, dict) or meta.get("cluster_size") != len(self.nats_nodes):
+            return ""
+        return str(meta.get("leader") or "")
+
+    def nats_addresses(self, first: NatsNode | None = None) -> list[str]:
+        """Every node's address, ``first``'s first (clients told not to shuffle them connect
+        to it, and go on to the next on losing it)."""
+        nodes = sorted(self.nats_nodes, key=lambda n: n is not first)
+        return [n.address for n in nodes]
+
+    def nats_pinned_env(self, first: NatsNode) -> dict[str, str]:
+        """Service environment that connects to ``first`` (and fails over in node order)."""
+        return {"NATS_URL": ",".join(self.nats_addresses(first)), "NATS_DONT_RANDOMIZE": "1"}
+
+    async def nats_node_of(self, client_name: str) -> NatsNode | None:
+        """The running node a client (named as a service names its connection: the gateway
+        and agent ids) is connected to now, from the nodes' ``/connz``."""
+        for node in self.nats_nodes:
+            if node.running and node.monitor_port is not None:
+                with contextlib.suppress(httpx.HTTPError):
+                    if client_name in await node.client_names():
+                        return node
+        return None
+
+    async def kill_nats_node(self, node: NatsNode) -> None:
+        """SIGKILL one node, as a crashed host: no goodbye to its clients or peers."""
+        if node.child is None:
+            raise StackError(f"{node.name} was never started")
+        await node.child.kill()
 
     async def restart_nats(self) -> None:
         """Stop nats-server and start it again on the same port with the same JetStream store,
@@ -232,10 +380,15 @@ class LocalStack:
         if self._nats is not None:
             await self._nats.stop()
 
-    def nats_url_for(self, user: str) -> str:
-        """The bus address with ``user``'s credentials in it (for clients run by the harness)."""
+    def nats_url_for(self, user: str, first: NatsNode | None = None) -> str:
+        """The bus address with ``user``'s credentials in it (for clients run by the harness;
+        comma-separated for a cluster, ``first``'s node first: :func:`nats_servers` makes it
+        nats-py's list)."""
         password = quote(self.nats_passwords[user], safe="")
-        return self.nats_address.replace("nats://", f"nats://{user}:{password}@", 1)
+        addresses = self.nats_addresses(first) if first else self.nats_address.split(",")
+        return ",".join(
+            address.replace("nats://", f"nats://{user}:{password}@", 1) for address in addresses
+        )
 
     def nats_env(self, user: str) -> dict[str, str]:
         """How a service process reaches the bus as its own NATS user."""

@@ -95,6 +95,14 @@ def test_overlays_change_what_they_claim_to() -> None:
     prod_agent = of_kind(prod, "Deployment")["agent"]["spec"]["template"]["spec"]
     assert prod_agent["containers"][0]["image"] == "ghcr.io/switchboard-voice/agent:0.1.0"
     assert of_kind(prod, "HorizontalPodAutoscaler")["agent"]["spec"]["maxReplicas"] == 40
+    # The three-node bus keeps every stream and bucket on all three nodes; dev has one node.
+    for name, deployment in of_kind(prod, "Deployment").items():
+        container = deployment["spec"]["template"]["spec"]["containers"][0]
+        for variable in ("EVENTS_REPLICAS", "JETSTREAM_REPLICAS"):
+            assert env_value(container, variable) == "3", (name, variable)
+    for deployment in of_kind(dev, "Deployment").values():
+        container = deployment["spec"]["template"]["spec"]["containers"][0]
+        assert "JETSTREAM_REPLICAS" not in {item["name"] for item in container.get("env", [])}
 
 
 # --- schemas ------------------------------------------------------------------------------

@@ -59,6 +59,9 @@ async def connect(settings: NatsSettings, name: str, service: str | None = None)
         max_reconnect_attempts=-1,
         reconnect_time_wait=settings.reconnect_wait_s,
         connect_timeout=settings.connect_timeout_s,
+        ping_interval=settings.ping_interval_s,
+        max_outstanding_pings=settings.max_outstanding_pings,
+        dont_randomize=settings.dont_randomize,
         pending_size=settings.pending_bytes_limit,
         flusher_queue_size=settings.flusher_queue_size,
         error_cb=watch.on_error,
@@ -101,6 +104,7 @@ class ConnectionWatch:
             return
         self._disconnects.inc()
         log.warning("nats disconnected")
+        run_disconnect_hooks(self.client)
 
     async def on_reconnected(self) -> None:
         self._reconnects.inc()
@@ -113,15 +117,36 @@ class ConnectionWatch:
 _reconnect_hooks: weakref.WeakKeyDictionary[Client, list[Callable[[], None]]] = (
     weakref.WeakKeyDictionary()
 )
+#: What to do when a connection is lost, per connection (see :func:`on_disconnect`).
+_disconnect_hooks: weakref.WeakKeyDictionary[Client, list[Callable[[], None]]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def _run_hooks(hooks: list[Callable[[], None]], what: str) -> None:
+    for hook in list(hooks):
+        try:
+            hook()
+        except Exception:
+            log.exception("a %s hook failed", what)
 
 
 def run_reconnect_hooks(nc: Client) -> None:
     """What a client's ``reconnected_cb`` calls (done for you by :func:`connect`)."""
-    for hook in list(_reconnect_hooks.get(nc, ())):
-        try:
-            hook()
-        except Exception:
-            log.exception("a reconnect hook failed")
+    _run_hooks(_reconnect_hooks.get(nc, []), "reconnect")
+
+
+def run_disconnect_hooks(nc: Client | None) -> None:
+    """What a client's ``disconnected_cb`` calls (done for you by :func:`connect`)."""
+    if nc is not None:
+        _run_hooks(_disconnect_hooks.get(nc, []), "disconnect")
+
+
+def on_disconnect(nc: Client, hook: Callable[[], None]) -> None:
+    """Call ``hook`` each time ``nc`` (made by :func:`connect`) loses its server, before it
+    tries the next one (not when it is closed or drained on purpose). Whatever judges others
+    by what it hears on the bus stops judging here (it can hear nothing now)."""
+    _disconnect_hooks.setdefault(nc, []).append(hook)
 
 
 def on_reconnect(nc: Client, hook: Callable[[], None]) -> None:

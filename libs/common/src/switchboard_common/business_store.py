@@ -30,7 +30,6 @@ from nats.aio.client import Client
 from nats.js.api import KeyValueConfig
 from nats.js.errors import (
     APIError,
-    BucketNotFoundError,
     KeyNotFoundError,
     KeyWrongLastSequenceError,
 )
@@ -39,6 +38,7 @@ from pydantic import AliasChoices, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from . import subjects
+from .buckets import BucketSettings, ensure_bucket
 from .bus import on_reconnect
 from .business import DEMO_BUSINESS, BusinessProfile, load_businesses_file
 
@@ -102,12 +102,11 @@ class StoredBusiness:
 
 
 async def _bucket(nc: Client, name: str, history: int, description: str) -> KeyValue:
-    js = nc.jetstream()
-    try:
-        return await js.key_value(name)
-    except BucketNotFoundError:
-        config = KeyValueConfig(bucket=name, history=history, description=description)
-        return await js.create_key_value(config)
+    replicas = BucketSettings().replicas
+    config = KeyValueConfig(
+        bucket=name, history=history, description=description, replicas=replicas
+    )
+    return await ensure_bucket(nc, config)
 
 
 def _number_key(number: str) -> str:

@@ -167,6 +167,9 @@ class CallEventPublisher:
     hot path never waits for the bus. A task of the publisher's own publishes the queue in
     order, awaiting each acknowledgement before the next publish, with up to ``attempts`` tries
     per event under the same ``Nats-Msg-Id`` (so a retry after a lost ack is not stored twice).
+    The defaults keep trying for about 25 s: long enough for a restarted server, or for a
+    cluster to elect the stream a new leader after losing a node, so an outage delays events
+    but does not lose them.
     An event that still fails is logged and skipped, leaving a gap in ``seq``. Call
     :meth:`aclose` when the call ends: it waits (bounded) for the queue to be published.
 
@@ -180,9 +183,10 @@ class CallEventPublisher:
         business_id: str,
         call_id: str,
         *,
-        attempts: int = 3,
+        attempts: int = 10,
         ack_timeout_s: float = 2.0,
         retry_backoff_s: float = 0.2,
+        max_backoff_s: float = 1.0,
         max_pending: int = 1000,
         start_seq: int = 0,
         history_size: int = 500,
@@ -193,6 +197,7 @@ class CallEventPublisher:
         self._attempts = max(1, attempts)
         self._ack_timeout_s = ack_timeout_s
         self._retry_backoff_s = retry_backoff_s
+        self._max_backoff_s = max_backoff_s
         self._queue: asyncio.Queue[CallEventBase] = asyncio.Queue(maxsize=max_pending)
         self._seq = start_seq
         self._worker: asyncio.Task[None] | None = None
@@ -431,7 +436,9 @@ class CallEventPublisher:
                 log.debug(
                     "call %s: publish #%d failed (%s), retrying", self.call_id, event.seq, exc
                 )
-                await asyncio.sleep(self._retry_backoff_s * 2 ** (attempt - 1))
+                await asyncio.sleep(
+                    min(self._max_backoff_s, self._retry_backoff_s * 2 ** (attempt - 1))
+                )
                 continue
             if ack.duplicate:
                 self.duplicates += 1

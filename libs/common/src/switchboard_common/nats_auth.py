@@ -144,6 +144,28 @@ def users_config(
     return users
 
 
+@dataclass(frozen=True)
+class ClusterNode:
+    """One node's place in a nats-server cluster: its name (unique in the cluster; JetStream's
+    replicas are placed by it), the port its routes listen on, and the other nodes' routes."""
+
+    server_name: str
+    cluster_name: str
+    route_port: int
+    routes: tuple[str, ...]
+
+    def as_config(self, host: str) -> dict[str, object]:
+        return {
+            "server_name": self.server_name,
+            "cluster": {
+                "name": self.cluster_name,
+                "host": host,
+                "port": self.route_port,
+                "routes": list(self.routes),
+            },
+        }
+
+
 def server_config(
     *,
     host: str,
@@ -151,14 +173,22 @@ def server_config(
     store_dir: str,
     passwords: Mapping[str, str],
     superusers: Sequence[str] = (),
+    cluster: ClusterNode | None = None,
+    monitor_port: int | None = None,
 ) -> str:
-    """A complete nats-server config (JSON is valid nats-server syntax) with JetStream."""
-    config = {
+    """A complete nats-server config (JSON is valid nats-server syntax) with JetStream; with
+    ``cluster``, one node of a cluster (JetStream then replicates across the nodes), and with
+    ``monitor_port``, the HTTP monitoring endpoints (``/varz``, ``/connz``, ``/jsz``)."""
+    config: dict[str, object] = {
         "host": host,
         "port": port,
         "jetstream": {"store_dir": store_dir},
         "authorization": {"users": users_config(passwords, superusers)},
     }
+    if cluster is not None:
+        config.update(cluster.as_config(host))
+    if monitor_port is not None:
+        config["http"] = f"{host}:{monitor_port}"
     return json.dumps(config, indent=2)
 
 

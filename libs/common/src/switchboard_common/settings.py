@@ -14,12 +14,34 @@ class NatsSettings(BaseSettings):
     url: str = Field("nats://127.0.0.1:4222", description="Comma-separated server URLs.")
     user: str | None = None
     password: SecretStr | None = None
-    reconnect_wait_s: float = Field(0.5, gt=0, description="Pause between reconnect attempts.")
+    reconnect_wait_s: float = Field(
+        0.1,
+        gt=0,
+        description="Pause before trying a server again that was tried that recently. A "
+        "cluster's other nodes are tried at once; this paces the retries of a lone server that "
+        "is down, so it bounds the extra silence after it comes back.",
+    )
     connect_timeout_s: float = Field(2.0, gt=0)
     pending_bytes_limit: int = Field(
-        16 * 1024 * 1024, gt=0, description="Per-subscription buffer before slow-consumer drops."
+        16 * 1024 * 1024,
+        gt=0,
+        description="What the client buffers while reconnecting (publishes queue up to this "
+        "and go out once connected; beyond it a publish fails), and per subscription before "
+        "slow-consumer drops.",
     )
     flusher_queue_size: int = Field(4096, gt=0)
+    ping_interval_s: float = Field(
+        2.0,
+        gt=0,
+        description="Client PINGs: a server that vanished without closing the connection (a "
+        "partition, a dead host) is noticed after ping_interval_s * (max_outstanding_pings+1).",
+    )
+    max_outstanding_pings: int = Field(2, ge=1)
+    dont_randomize: bool = Field(
+        False,
+        description="Try the servers in the order given instead of shuffled (tests pin "
+        "clients to a node this way; a deployment spreads them).",
+    )
 
     @property
     def servers(self) -> list[str]:

@@ -13,6 +13,7 @@ from nats.aio.msg import Msg
 from pydantic import ValidationError
 
 from switchboard_common import subjects
+from switchboard_common.bus import on_disconnect, on_reconnect
 from switchboard_common.business import BusinessLookup
 from switchboard_common.business_store import BusinessStore
 from switchboard_common.lifecycle import wait_until_idle
@@ -49,6 +50,9 @@ class GatewayContext:
 
     async def start(self) -> None:
         await self.nc.subscribe(subjects.AGENT_HEARTBEATS, cb=self._on_heartbeat)
+        # Cut off from the bus, we hear no heartbeats: that says nothing about the agents.
+        on_disconnect(self.nc, self.liveness.bus_lost)
+        on_reconnect(self.nc, self.liveness.bus_back)
         self._tasks.append(asyncio.create_task(self._watch_agents(), name="watch-agents"))
 
     async def drain(self, stop_now: asyncio.Event) -> None:
@@ -85,7 +89,32 @@ class GatewayContext:
         after <Connect>) instead of silence."""
         while True:
             await asyncio.sleep(0.25)
-            for session in list(self.sessions.values()):
+            lost = [
+                session
+                for session in list(self.sessions.values())
+                if session.agent_id and not self.liveness.alive(session.agent_id)
+            ]
+            if not lost or not await self._hearing_the_bus():
+                continue
+            for session in lost:
                 if session.agent_id and not self.liveness.alive(session.agent_id):
                     log.warning("call %s: agent %s lost", session.call_id, session.agent_id)
                     await session.end(EndReason.AGENT_LOST)
+
+    async def _hearing_the_bus(self) -> bool:
+        """Whether a round trip to our server works now, before silence is held against an
+        agent. A connection that failed without closing (a partition, a dead host) still looks
+        connected until its pings time out; this notices at once, and when the round trip
+        works again every agent gets its whole window back (as after a reconnect)."""
+        try:
+            async with asyncio.timeout(self.settings.bus_probe_timeout_s):
+                await self.nc.flush()
+        except Exception as exc:  # timeout, or the connection is reconnecting or closed
+            if self.liveness.judging:
+                log.warning("the bus does not answer (%r): agents are not judged meanwhile", exc)
+                self.liveness.bus_lost()
+            return False
+        if not self.liveness.judging:
+            self.liveness.bus_back()
+            return False
+        return True

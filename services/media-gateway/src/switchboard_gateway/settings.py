@@ -65,6 +65,12 @@ class GatewaySettings(BaseSettings):
     agent_missed_beats: float = Field(
         3.0, gt=1, description="An agent silent for this many heartbeat intervals is dead."
     )
+    bus_probe_timeout_s: float = Field(
+        1.0,
+        gt=0,
+        description="Before an agent is judged lost, a round trip to the bus must answer "
+        "within this: a gateway cut off from the bus judges no one.",
+    )
     max_message_bytes: int = Field(
         64 * 1024, ge=1024, description="Largest Media Streams message accepted (Twilio: ~0.5 KB)."
     )

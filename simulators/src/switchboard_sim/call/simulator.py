@@ -97,6 +97,8 @@ class CallResult:
     agent_bytes_dropped: int = 0
     caller_frames_sent: int = 0
     latencies: list[TurnLatency] = field(default_factory=list)
+    #: (turn, seconds) of dead air inside the agent's replies (see TwilioMediaStream).
+    playback_stalls: list[tuple[int, float]] = field(default_factory=list)
     turns_completed: int = 0
     close_code: int | None = None
     close_reason: str = ""
@@ -594,6 +596,7 @@ class CallSimulator:
         result.agent_bytes_dropped = stream.agent_bytes_dropped
         result.caller_frames_sent = stream.caller_frames_sent
         result.latencies = list(stream.latencies)
+        result.playback_stalls = list(stream.playback_stalls)
         result.close_code = stream.close_code
         result.close_reason = stream.close_reason
         result.errors[:0] = stream.errors

@@ -135,6 +135,12 @@ class TwilioMediaStream:
         self.played_ms_at_clears: list[float] = []
         self._reply_played = 0
         self.latencies: list[TurnLatency] = []
+        #: Dead air inside the agent's replies: (turn, seconds) for each time playback ran dry
+        #: and more of the agent's audio came before the caller spoke again (turn 0: the
+        #: greeting). Pauses for a tool call count too; a stalled bus shows as extra.
+        self.playback_stalls: list[tuple[int, float]] = []
+        self._dry_since = -1.0
+        self._reply_turn = 0
         self.errors: list[str] = []
         self.events: list[dict[str, Any]] = []  # every non-media message from the gateway
         self._latency_probe: tuple[int, float] | None = None
@@ -312,6 +318,8 @@ class TwilioMediaStream:
         self._utterance = utterance
         self._utt_pos = 0
         self._utt_turn = turn
+        self._dry_since = -1.0  # what the agent says next answers this
+        self._reply_turn = turn
         self._utt_done = asyncio.get_running_loop().create_future()
         return self._utt_done
 
@@ -366,6 +374,7 @@ class TwilioMediaStream:
         if avail <= 0:
             if self._playing:
                 self._playing = False
+                self._dry_since = now
             if rec is not None:
                 rec += SILENCE_FRAME
             return
@@ -462,6 +471,9 @@ class TwilioMediaStream:
         except (KeyError, TypeError, binascii.Error):
             self.errors.append("agent media without a valid base64 media.payload")
             return
+        if self._dry_since >= 0:
+            self.playback_stalls.append((self._reply_turn, now - self._dry_since))
+            self._dry_since = -1.0
         self._buf += audio
         self._queued_total += len(audio)
         self.agent_bytes_received += len(audio)
@@ -480,6 +492,7 @@ class TwilioMediaStream:
     async def _answer_clear(self) -> None:
         """Twilio drops everything buffered and returns every pending mark at once."""
         self._clear_pending = False
+        self._dry_since = -1.0
         self.agent_bytes_dropped += len(self._buf) - self._pos
         self._buf.clear()
         self._pos = 0

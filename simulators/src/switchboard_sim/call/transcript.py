@@ -37,8 +37,9 @@ class TranscriptFollower:
     async def start(self) -> None:
         import nats  # deferred: only needed with --nats-url
 
+        servers = [url for url in self.nats_url.split(",") if url]  # a cluster's nodes
         self._nc = await nats.connect(
-            self.nats_url, connect_timeout=5, max_reconnect_attempts=2, allow_reconnect=True
+            servers, connect_timeout=5, max_reconnect_attempts=2, allow_reconnect=True
         )
         await self._nc.subscribe(TRANSCRIPTS, cb=self._handle)
 

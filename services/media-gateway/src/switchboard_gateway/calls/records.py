@@ -6,10 +6,10 @@ import logging
 
 from nats.aio.client import Client
 from nats.js.api import KeyValueConfig
-from nats.js.errors import BucketNotFoundError
 from nats.js.kv import KeyValue
 
 from switchboard_common import subjects
+from switchboard_common.buckets import BucketSettings, ensure_bucket
 from switchboard_common.messages import CallRecord
 
 log = logging.getLogger(__name__)
@@ -21,14 +21,13 @@ class CallRecords:
 
     @classmethod
     async def open(cls, nc: Client, ttl_s: float) -> CallRecords:
-        js = nc.jetstream()
-        try:
-            kv = await js.key_value(subjects.CALLS_BUCKET)
-        except BucketNotFoundError:
-            kv = await js.create_key_value(
-                KeyValueConfig(bucket=subjects.CALLS_BUCKET, history=1, ttl=ttl_s)
-            )
-        return cls(kv)
+        config = KeyValueConfig(
+            bucket=subjects.CALLS_BUCKET,
+            history=1,
+            ttl=ttl_s,
+            replicas=BucketSettings().replicas,
+        )
+        return cls(await ensure_bucket(nc, config))
 
     async def put(self, record: CallRecord) -> None:
         """Best effort: a KV hiccup is logged, it never breaks a live call."""
