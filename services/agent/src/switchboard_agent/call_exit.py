@@ -7,6 +7,7 @@ the request between the two and makes the one gateway command that carries it ou
 
 from __future__ import annotations
 
+import contextlib
 import logging
 
 from nats.aio.client import Client
@@ -60,6 +61,13 @@ class CallExit:
         else:
             command = HangUp(call_id=self._call_id, reason=reason, after_playback=True)
         return end_reason, command
+
+    async def hang_up_at_once(self, reason: str, *, traced: bool) -> None:
+        """End the call now, without waiting for playback (the call cannot go on)."""
+        hang_up = HangUp(call_id=self._call_id, reason=reason, after_playback=False)
+        headers = tracing.inject_headers() if traced else None
+        with contextlib.suppress(Exception):
+            await self._nc.publish(self._gateway_subject, hang_up.to_bytes(), headers=headers)
 
     async def send(self, command: HangUp | TransferCall) -> None:
         try:

@@ -17,6 +17,7 @@ from typing import Protocol
 from switchboard_common.business import BusinessProfile
 
 from .call_exit import CallExit
+from .caller_audio import CallerAudio
 from .realtime.keeper import LinkKeeper
 from .realtime.link import RealtimeLink
 from .reply import ReplyState
@@ -34,10 +35,6 @@ class LimitsHost(Protocol):
     end_reason: str
 
     @property
-    def last_audio_at(self) -> float:
-        """When caller audio last arrived (monotonic)."""
-
-    @property
     def last_activity(self) -> float:
         """When either side last spoke or the caller pressed a key (monotonic)."""
 
@@ -50,6 +47,7 @@ class CallLimits:
         business: BusinessProfile,
         settings: AgentSettings,
         reply: ReplyState,
+        caller_audio: CallerAudio,
         keeper: LinkKeeper,
         exit_: CallExit,
         link: Callable[[], RealtimeLink | None],
@@ -59,6 +57,7 @@ class CallLimits:
         self._business = business
         self._settings = settings
         self._reply = reply
+        self._caller_audio = caller_audio
         self._keeper = keeper
         self._exit = exit_
         self._link = link
@@ -69,7 +68,7 @@ class CallLimits:
         when that happens."""
         timeout = self._settings.media_timeout_s
         while True:
-            quiet = time.monotonic() - self._host.last_audio_at
+            quiet = time.monotonic() - self._caller_audio.last_audio_at
             if quiet > timeout:
                 self._host.end_reason = "media_timeout"
                 log.warning("call %s: no caller audio for %.0f s, ending", self._call_id, quiet)

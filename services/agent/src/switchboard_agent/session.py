@@ -14,7 +14,6 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections import deque
 from collections.abc import Coroutine
 from typing import Any
 
@@ -49,18 +48,17 @@ from switchboard_common.messages import (
     CallerDtmf,
     CallOffer,
     CallStarted,
-    HangUp,
     PlaybackIdle,
     Speaker,
-    ToolCallEvent,
-    TranscriptEvent,
     agent_control_adapter,
 )
 
 from . import metrics
 from .call_exit import CallExit
+from .caller_audio import CallerAudio
 from .interruptions import PlaybackCutter
 from .limits import CallLimits
+from .live_feed import LiveFeed
 from .playback import AudioLedger
 from .realtime.keeper import LinkKeeper
 from .realtime.link import AudioDelta, RealtimeLink
@@ -73,11 +71,6 @@ from .tools import ToolContext, ToolRegistry
 from .tools.holding import HoldingLine
 from .tools.telephony import ExitKind
 from .turns import AgentTurns
-
-#: Caller audio kept from before speech starts (covers the VAD's prefix padding), in frames.
-PREFIX_FRAMES = 25
-#: Longest utterance kept for a replay after a reconnect (30 s of 20 ms frames).
-MAX_SPEECH_FRAMES = 1500
 
 log = logging.getLogger(__name__)
 
@@ -98,7 +91,7 @@ class CallSession:
         self._nc = nc
         self._audio_subject = subjects.agent_audio(offer.call_id)
         self._gateway_subject = subjects.gateway_control(offer.call_id)
-        self._transcript_subject = subjects.transcript(business.business_id, offer.call_id)
+        self._feed = LiveFeed(nc, business.business_id, offer.call_id)
         self._offer = offer
         self._events = CallEventPublisher(nc.jetstream(), business.business_id, offer.call_id)
         #: The reply in progress, shared with the collaborators; the ledger and the set of
@@ -110,18 +103,15 @@ class CallSession:
         self._caller_turns = 0
         self._usage = TokenUsage()
         self._started_at: float | None = None
-        #: The caller's last moments of audio, and the utterance in progress, so a reconnect
-        #: mid-sentence can give the new session the whole sentence.
-        self._recent_audio: deque[bytes] = deque(maxlen=PREFIX_FRAMES)
-        self._speech_audio: list[bytes] = []
-        self._caller_speaking = False
         self._last_activity = time.monotonic()
         self._link: RealtimeLink | None = None
         self._subs: list[Subscription] = []
         self._started = asyncio.Event()
         self._ended = asyncio.Event()
         self._settled = asyncio.Event()  # the stream started or the call ended
-        self._early_audio: deque[bytes] = deque(maxlen=max(1, settings.early_audio_buffer_ms // 20))
+        self._caller_audio = CallerAudio(
+            offer.call_id, self._started, settings.early_audio_buffer_ms // 20
+        )
         self._holding = HoldingLine(
             settings.tool_holding_delay_s,
             settings.tool_holding_phrase,
@@ -133,7 +123,6 @@ class CallSession:
         #: The call's span, and the open turn's (end of caller speech to first agent audio).
         self._span: Span = trace.INVALID_SPAN
         self._turn_span: Span | None = None
-        self._last_audio_at = time.monotonic()
         self.end_reason = ""
         self._exit = CallExit(offer.call_id, nc, self._gateway_subject, self._events)
         self._keeper = LinkKeeper(offer.call_id, self, openai, settings, business, tools)
@@ -142,7 +131,7 @@ class CallSession:
         )
         tool_ctx = ToolContext(call_id=offer.call_id, business=business, nc=nc, control=self)
         self._tool_runs = ToolRuns(
-            business, tools, tool_ctx, self._holding, self._events, self._publish
+            business, tools, tool_ctx, self._holding, self._events, self._feed.publish
         )
         self._limits = CallLimits(
             offer.call_id,
@@ -150,6 +139,7 @@ class CallSession:
             business,
             settings,
             self._reply,
+            self._caller_audio,
             self._keeper,
             self._exit,
             self._current_link,
@@ -168,7 +158,7 @@ class CallSession:
             await self._nc.subscribe(subjects.agent_control(self.call_id), cb=self._on_control),
             await self._nc.subscribe(
                 subjects.caller_audio(self.call_id),
-                cb=self._on_caller_audio,
+                cb=self._caller_audio.on_audio,
                 pending_bytes_limit=self._settings.early_audio_buffer_ms * BYTES_PER_MS * 8,
             ),
         ]
@@ -206,19 +196,13 @@ class CallSession:
             async with asyncio.timeout(self._settings.start_timeout_s):
                 await self._settled.wait()
         if self._started.is_set() and not self._ended.is_set():
-            hang_up = HangUp(call_id=self.call_id, reason=why[:200], after_playback=False)
-            with contextlib.suppress(Exception):
-                await self._nc.publish(
-                    self._gateway_subject, hang_up.to_bytes(), headers=tracing.inject_headers()
-                )
+            await self._exit.hang_up_at_once(why[:200], traced=True)
 
     async def hang_up_now(self, reason: str) -> None:
         """Have the gateway end the call at once (the agent is going away: drain deadline)."""
         self.end_reason = self.end_reason or reason
         if self._started.is_set() and not self._ended.is_set():
-            hang_up = HangUp(call_id=self.call_id, reason=reason, after_playback=False)
-            with contextlib.suppress(Exception):
-                await self._nc.publish(self._gateway_subject, hang_up.to_bytes())
+            await self._exit.hang_up_at_once(reason, traced=False)
 
     async def _converse(self) -> None:
         link = await self._keeper.start()
@@ -231,10 +215,9 @@ class CallSession:
             return
         if self._ended.is_set():
             return
-        while self._early_audio:
-            await link.append_audio(self._early_audio.popleft())
+        await self._caller_audio.flush(link)
         await link.respond(greeting_instructions(self.business.greeting))
-        self._last_audio_at = time.monotonic()
+        self._caller_audio.last_audio_at = time.monotonic()
         pump = asyncio.create_task(self._keeper.pump(link), name=f"pump-{self.call_id}")
         ended = asyncio.create_task(self._ended.wait())
         watchdog = asyncio.create_task(self._limits.watch_media())
@@ -284,7 +267,7 @@ class CallSession:
     # --- for the link keeper (LinkHost) and the limits (LimitsHost) --------------------------
 
     def attach(self, link: RealtimeLink | None) -> None:
-        self._link = link
+        self._link = self._caller_audio.link = link
 
     def _current_link(self) -> RealtimeLink | None:
         return self._link
@@ -299,46 +282,13 @@ class CallSession:
         return with_unconfirmed(rebuild(self._events.history), self._turns.unconfirmed())
 
     async def catch_up(self, link: RealtimeLink, after_drop: bool) -> bool:
-        """Caller audio is buffered while ``_link`` is None, and flushed here."""
-        speaking = self._caller_speaking
-        if after_drop and speaking:
-            # The caller was mid-sentence when the old session died: send it all again
-            # (the early buffer then only holds what came after).
-            for frame in self._speech_audio:
-                await link.append_audio(frame)
-            self._caller_speaking = False
-            self._speech_audio = []
-        while self._early_audio:
-            await link.append_audio(self._early_audio.popleft())
-        return speaking
-
-    @property
-    def last_audio_at(self) -> float:
-        return self._last_audio_at
+        return await self._caller_audio.catch_up(link, after_drop)
 
     @property
     def last_activity(self) -> float:
         return self._last_activity
 
     # --- from the gateway --------------------------------------------------------------------
-
-    async def _on_caller_audio(self, msg: Msg) -> None:
-        link = self._link
-        if link is None or not self._started.is_set():
-            if len(self._early_audio) == self._early_audio.maxlen:
-                metrics.FRAMES_DROPPED.labels("early_overflow").inc()
-            self._early_audio.append(msg.data)
-            return
-        self._last_audio_at = time.monotonic()
-        self._recent_audio.append(msg.data)
-        if self._caller_speaking and len(self._speech_audio) < MAX_SPEECH_FRAMES:
-            self._speech_audio.append(msg.data)
-        try:
-            await link.append_audio(msg.data)
-        except Exception as exc:  # the pump sees the closed connection and ends the call
-            log.debug("call %s: append failed: %s", self.call_id, exc)
-            return
-        metrics.FRAMES_IN.inc()
 
     async def _on_control(self, msg: Msg) -> None:
         try:
@@ -385,14 +335,12 @@ class CallSession:
             await self._on_audio(event)
         elif isinstance(event, InputAudioBufferSpeechStartedEvent):
             self._last_activity = time.monotonic()
-            self._caller_speaking = True
-            self._speech_audio = list(self._recent_audio)
+            self._caller_audio.speech_started()
             self._speech_started_at = time.perf_counter()
             await self._cutter.barge_in(self._speech_started_at)
         elif isinstance(event, InputAudioBufferSpeechStoppedEvent):
             self._last_activity = time.monotonic()
-            self._caller_speaking = False
-            self._speech_audio = []
+            self._caller_audio.speech_stopped()
             self._speech_stopped_at = time.perf_counter()
             self._begin_turn_span()
         elif isinstance(event, ResponseAudioTranscriptDeltaEvent):
@@ -407,7 +355,7 @@ class CallSession:
             self._caller_turns += 1
             log.info("call %s: caller said %s", self.call_id, logs.private(event.transcript))
             self._events.caller_turn(event.transcript, event.item_id)
-            await self._publish_transcript(Speaker.CALLER, event.transcript, event.item_id)
+            await self._feed.said(Speaker.CALLER, event.transcript, event.item_id)
         elif isinstance(event, RealtimeErrorEvent):
             code = event.error.code or event.error.type
             metrics.REALTIME_ERRORS.labels(code).inc()
@@ -445,7 +393,7 @@ class CallSession:
                 text = " ".join(c.transcript or c.text or "" for c in item.content).strip()
                 if text:
                     self._turns.spoken(item.id or "", text)
-                    await self._publish_transcript(Speaker.AGENT, text, item.id or "", interrupted)
+                    await self._feed.said(Speaker.AGENT, text, item.id or "", interrupted)
         runs = self._tool_runs.take(response.id or "")
         if runs:
             self._spawn(self._answer_tools(runs, respond=response.status == "completed"))
@@ -461,7 +409,9 @@ class CallSession:
             link,
             respond=respond,
             speech_stopped_at=self._speech_stopped_at if respond else None,
-            may_speak=lambda: self._reply.active_response is None and not self._caller_speaking,
+            may_speak=lambda: (
+                self._reply.active_response is None and not self._caller_audio.speaking
+            ),
         )
         if not respond and self._exit.requested:
             await self._leave()
@@ -509,23 +459,3 @@ class CallSession:
         task = asyncio.create_task(coro)
         self._background.add(task)
         task.add_done_callback(self._background.discard)
-
-    async def _publish_transcript(
-        self, speaker: Speaker, text: str, item_id: str, interrupted: bool = False
-    ) -> None:
-        await self._publish(
-            TranscriptEvent(
-                call_id=self.call_id,
-                business_id=self.business.business_id,
-                speaker=speaker,
-                text=text,
-                item_id=item_id,
-                interrupted=interrupted,
-            )
-        )
-
-    async def _publish(self, event: TranscriptEvent | ToolCallEvent) -> None:
-        try:
-            await self._nc.publish(self._transcript_subject, event.to_bytes())
-        except Exception as exc:
-            log.warning("call %s: event not published: %s", self.call_id, exc)
