@@ -56,7 +56,7 @@ async def test_a_barge_in_times_the_clear_and_carries_the_trace_to_the_gateway(
     )
     try:
         with tracing.tracer().start_as_current_span("agent.call"):
-            await session._handle(started)
+            await session.handle(started)
     finally:
         await sub.unsubscribe()
 
@@ -83,10 +83,10 @@ async def test_a_turn_is_timed_and_spanned_from_end_of_speech_to_first_audio(
     )
     with tracing.tracer().start_as_current_span("agent.call") as call:
         session._span = call
-        await session._handle(stopped)
+        await session.handle(stopped)
         assert _sample("switchboard_agent_turn_latency_seconds_count") == turns_before
-        await session._handle(AudioDelta(response_id="r1", item_id="item_b", audio=b"\xff" * 160))
-        await session._handle(AudioDelta(response_id="r1", item_id="item_b", audio=b"\xff" * 160))
+        await session.handle(AudioDelta(response_id="r1", item_id="item_b", audio=b"\xff" * 160))
+        await session.handle(AudioDelta(response_id="r1", item_id="item_b", audio=b"\xff" * 160))
 
     assert _sample("switchboard_agent_turn_latency_seconds_count") == turns_before + 1
     assert _sample("switchboard_agent_frames_out_total") == frames_before + 2

@@ -1,0 +1,102 @@
+"""The call's limits: how long it may last, how long the caller may stay silent, and how long
+the caller's audio may stop before the call is treated as lost.
+
+Why: each of these ends a call the agent would otherwise hold forever. The business's limits
+end it politely (the agent says goodbye, then hangs up); lost media ends it at once. The
+quiet moments the limits look for are also when the Realtime session is rolled over.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+from typing import Protocol
+
+from switchboard_common.business import BusinessProfile
+
+from .call_exit import CallExit
+from .caller_audio import CallerAudio
+from .realtime.keeper import LinkKeeper
+from .realtime.link import RealtimeLink
+from .reply import ReplyState
+from .settings import AgentSettings
+
+MAX_LENGTH_GOODBYE = "We've reached the time limit for this call. Thank you for calling, goodbye!"
+SILENCE_GOODBYE = "I haven't heard anything for a while, so I'll end the call now. Goodbye!"
+
+log = logging.getLogger(__name__)
+
+
+class LimitsHost(Protocol):
+    """What the limits read of the call they watch (implemented by the call session)."""
+
+    end_reason: str
+
+    @property
+    def last_activity(self) -> float:
+        """When either side last spoke or the caller pressed a key (monotonic)."""
+
+
+class CallLimits:
+    def __init__(
+        self,
+        call_id: str,
+        host: LimitsHost,
+        business: BusinessProfile,
+        settings: AgentSettings,
+        reply: ReplyState,
+        caller_audio: CallerAudio,
+        keeper: LinkKeeper,
+        exit_: CallExit,
+        link: Callable[[], RealtimeLink | None],
+    ) -> None:
+        self._call_id = call_id
+        self._host = host
+        self._business = business
+        self._settings = settings
+        self._reply = reply
+        self._caller_audio = caller_audio
+        self._keeper = keeper
+        self._exit = exit_
+        self._link = link
+
+    async def watch_media(self) -> None:
+        """Twilio streams audio all the time, silence included: a call whose audio stops for
+        long has lost its gateway, and must not hold this agent's capacity forever. Returns
+        when that happens."""
+        timeout = self._settings.media_timeout_s
+        while True:
+            quiet = time.monotonic() - self._caller_audio.last_audio_at
+            if quiet > timeout:
+                self._host.end_reason = "media_timeout"
+                log.warning("call %s: no caller audio for %.0f s, ending", self._call_id, quiet)
+                return
+            await asyncio.sleep(min(1.0, timeout - quiet + 0.01))
+
+    async def watch(self) -> None:
+        """The business's limits end a call politely: the agent says goodbye, then hangs up.
+        Caller silence counts only while the agent is quiet too (nothing playing or coming)."""
+        started = time.monotonic()
+        while not self._exit.requested:
+            await asyncio.sleep(1.0)
+            now = time.monotonic()
+            agent_quiet = self._reply.agent_quiet()
+            if agent_quiet and self._keeper.rollover_due(now):
+                await self._keeper.roll_over()
+            if now - started >= self._business.max_call_length_s:
+                await self._goodbye(MAX_LENGTH_GOODBYE, "max_call_length")
+            elif (
+                agent_quiet
+                and now - self._host.last_activity >= self._business.caller_silence_timeout_s
+            ):
+                await self._goodbye(SILENCE_GOODBYE, "caller_silence")
+
+    async def _goodbye(self, words: str, reason: str) -> None:
+        link = self._link()
+        if link is None or self._reply.active_response is not None:
+            return  # try again on the next tick
+        log.info("call %s: ending (%s)", self._call_id, reason)
+        self._exit.request("hang_up", reason)
+        await link.respond(f'Say exactly: "{words}"')
