@@ -64,13 +64,25 @@ async def system() -> AsyncIterator[RunningStack]:
     through every module between (the leak guard fails that)."""
     async with LocalStack() as stack:
         await stack.start_nats()
-        await stack.start_realtime_sim(script=REALTIME_SCRIPT)
-        await stack.start_twilio_rest()
-        await stack.start_knowledge()
-        await seed_knowledge(stack.nats_url, SAMPLES / "knowledge")
-        await stack.start_agent("agent-main")
-        gateway = await stack.start_gateway("gateway-main")
-        yield RunningStack(stack, gateway)
+        yield await start_services(stack, "agent-main", "gateway-main")
+
+
+async def start_services(
+    stack: LocalStack,
+    agent: str,
+    gateway: str,
+    knowledge_env: dict[str, str] | None = None,
+    call_path_env: dict[str, str] | None = None,
+) -> RunningStack:
+    """On a stack whose bus is up: the Realtime simulator, Twilio's REST stand-in, the
+    knowledge service with the sample content, one agent and one gateway (the last two with
+    ``call_path_env``)."""
+    await stack.start_realtime_sim(script=REALTIME_SCRIPT)
+    await stack.start_twilio_rest()
+    await stack.start_knowledge(**(knowledge_env or {}))
+    await seed_knowledge(stack.nats_url, SAMPLES / "knowledge")
+    await stack.start_agent(agent, **(call_path_env or {}))
+    return RunningStack(stack, await stack.start_gateway(gateway, **(call_path_env or {})))
 
 
 def scenario_dict(turns: list[dict[str, Any]], **extra: Any) -> dict[str, Any]:

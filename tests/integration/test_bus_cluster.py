@@ -21,10 +21,9 @@ from switchboard_common.bus import BUS_UNAVAILABLE
 from switchboard_common.event_stream import follow, read_call
 from switchboard_common.events import STREAM_NAME, AnyCallEvent, CallEndedEvent, call_events
 from switchboard_sim.call import CallResult, CallSimulator, Scenario
-from switchboard_sim.demo import seed_knowledge
 from switchboard_sim.stack import HARNESS_USER, LocalStack, nats_servers
 
-from .conftest import REALTIME_SCRIPT, SAMPLES, SCENARIO, RunningStack
+from .conftest import SCENARIO, RunningStack, start_services
 
 pytestmark = pytest.mark.timeout(240)
 
@@ -109,13 +108,7 @@ async def test_killing_the_node_of_the_gateway_and_the_agent(
         await stack.start_nats_cluster(3)
         victim = stack.nats_nodes[0]
         pinned = {**stack.nats_pinned_env(victim), **REPLICATED}
-        await stack.start_realtime_sim(script=REALTIME_SCRIPT)
-        await stack.start_twilio_rest()
-        await stack.start_knowledge(**REPLICATED)
-        await seed_knowledge(stack.nats_url, SAMPLES / "knowledge")
-        await stack.start_agent("agent-cl", **pinned)
-        gateway = await stack.start_gateway("gw-cl", **pinned)
-        system = RunningStack(stack, gateway)
+        system = await start_services(stack, "agent-cl", "gw-cl", REPLICATED, pinned)
         assert await stack.nats_node_of("agent-cl") is victim
         assert await stack.nats_node_of("gw-cl") is victim
         harness = await nats.connect(
@@ -152,13 +145,7 @@ async def test_a_single_server_away_for_five_seconds(
 ) -> None:
     async with LocalStack() as stack:
         await stack.start_nats()
-        await stack.start_realtime_sim(script=REALTIME_SCRIPT)
-        await stack.start_twilio_rest()
-        await stack.start_knowledge()
-        await seed_knowledge(stack.nats_url, SAMPLES / "knowledge")
-        await stack.start_agent("agent-one")
-        gateway = await stack.start_gateway("gw-one")
-        system = RunningStack(stack, gateway)
+        system = await start_services(stack, "agent-one", "gw-one")
         scenario = Scenario.load(SCENARIO)
         baseline = await CallSimulator(system.call_config()).run(scenario)
         assert baseline.ok, baseline.summary()
