@@ -16,6 +16,7 @@ import pytest
 from switchboard_agent.resume import CUT_MARK
 from switchboard_common.event_stream import by_type, read_call
 from switchboard_common.events import AgentTurnEvent, AnyCallEvent, CallEndedEvent
+from switchboard_gateway.twilio.twiml import AGENT_LOST_SAY
 from switchboard_sim.call import CallSimulator, Scenario
 from switchboard_sim.call.heard import longest_quiet_around
 from switchboard_sim.stack import LocalStack
@@ -135,3 +136,37 @@ async def test_a_drop_mid_answer_is_answered_again_from_what_was_heard(
     assert len(interrupted) == 1 and interrupted[0].played_ms is not None
     assert interrupted[0].played_ms < interrupted[0].produced_ms
     assert [e.seq for e in events] == list(range(1, len(events) + 1))
+
+
+#: Bound on how long the caller may sit in silence once the model cannot be reached again
+#: (two re-open attempts, 0.2 s and 0.5 s apart, then the apology).
+MAX_DEAD_AIR_S = 3.0
+
+
+async def test_a_model_that_cannot_be_reached_again_ends_in_the_apology_not_dead_air(
+    system: RunningStack,
+) -> None:
+    scenario = scenario_dict(
+        [
+            {"say": "Hi, what are your opening hours?", "wav": "turn1_opening_hours.wav"},
+            {"hangup": True, "after": "agent_done"},
+        ],
+        agent_timeout_s=20,
+    )
+    caller = CallSimulator(system.call_config())
+    call = asyncio.create_task(caller.run(Scenario.from_dict(scenario, base_dir=SAMPLES)))
+    base = system.stack.realtime_url
+    async with httpx.AsyncClient() as http:
+        await _session_answering(http, base, answered=0)  # the greeting is streaming
+    simulator = next(c for c in system.stack.children if c.name == "realtime-sim")
+    await simulator.kill()
+    killed_at = time.monotonic()
+    result = await call
+    ended_at = time.monotonic()
+
+    assert result.closed_by == "gateway"
+    assert result.said_after_close == [AGENT_LOST_SAY]  # the caller is told, then hung up
+    assert ended_at - killed_at <= MAX_DEAD_AIR_S, f"{ended_at - killed_at:.2f} s of dead air"
+    events = await _events_to_the_end(system.stack.nats_url, result.call_sid)
+    ended = by_type(events, CallEndedEvent)
+    assert len(ended) == 1 and ended[0].reason == "realtime_lost"

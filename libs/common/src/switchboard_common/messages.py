@@ -152,6 +152,9 @@ class HangUp(BusMessage):
     call_id: CallId
     reason: str = ""
     after_playback: bool = True
+    #: The agent cannot go on (its model is unreachable): the caller hears the apology before
+    #: the line closes, never a bare hang-up.
+    apology: bool = False
 
 
 class TransferCall(BusMessage):

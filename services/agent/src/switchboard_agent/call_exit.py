@@ -62,9 +62,12 @@ class CallExit:
             command = HangUp(call_id=self._call_id, reason=reason, after_playback=True)
         return end_reason, command
 
-    async def hang_up_at_once(self, reason: str, *, traced: bool) -> None:
-        """End the call now, without waiting for playback (the call cannot go on)."""
-        hang_up = HangUp(call_id=self._call_id, reason=reason, after_playback=False)
+    async def hang_up_at_once(self, reason: str, *, traced: bool, apology: bool = False) -> None:
+        """End the call now, without waiting for playback (the call cannot go on); with
+        ``apology``, the caller is told so before the line closes."""
+        hang_up = HangUp(
+            call_id=self._call_id, reason=reason, after_playback=False, apology=apology
+        )
         headers = tracing.inject_headers() if traced else None
         with contextlib.suppress(Exception):
             await self._nc.publish(self._gateway_subject, hang_up.to_bytes(), headers=headers)

@@ -196,7 +196,7 @@ class CallSession:
             async with asyncio.timeout(self._settings.start_timeout_s):
                 await self._settled.wait()
         if self._started.is_set() and not self._ended.is_set():
-            await self._exit.hang_up_at_once(why[:200], traced=True)
+            await self._exit.hang_up_at_once(why[:200], traced=True, apology=True)
 
     async def hang_up_now(self, reason: str) -> None:
         """Have the gateway end the call at once (the agent is going away: drain deadline)."""
@@ -227,6 +227,13 @@ class CallSession:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
+        if pump.done() and not pump.cancelled() and not self._ended.is_set():
+            # The model is gone for good (its link dropped and could not be opened again):
+            # the caller must hear why the line goes quiet, not sit in dead air.
+            failure = pump.exception()
+            self.end_reason = "realtime_lost"
+            log.warning("call %s: the model cannot be reached: %r", self.call_id, failure)
+            await self._give_up(f"realtime_lost: {failure!r}" if failure else "realtime_lost")
 
     def request_exit(self, kind: ExitKind, reason: str, to_number: str | None = None) -> None:
         """Called by the end_call/transfer_call tools and the limits: leave after the next

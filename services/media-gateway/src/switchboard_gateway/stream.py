@@ -319,11 +319,12 @@ class MediaStreamSession:
 
     async def _hang_up(self, command: HangUp) -> None:
         """End the stream for the agent; with ``after_playback``, once the caller heard it all.
-        Twilio then asks our <Connect> action URL, which hangs up."""
+        Twilio then asks our <Connect> action URL, which hangs up, after the apology when the
+        agent could not go on (recorded as the agent lost: the caller is owed the same words)."""
         log.info("call %s: agent hangs up (%s)", self.call_id, command.reason)
         if command.after_playback:
             await self._until_played()
-        await self.end(EndReason.AGENT_HUNG_UP)
+        await self.end(EndReason.AGENT_LOST if command.apology else EndReason.AGENT_HUNG_UP)
 
     async def _transfer(self, command: TransferCall) -> None:
         """Once the caller heard the agent's last words: update the live call through Twilio's

@@ -103,7 +103,7 @@ class LinkKeeper:
                     self._use(link)
                     continue
                 if reconnects >= self._settings.realtime_max_reconnects:
-                    self._host.end_reason = self._host.end_reason or "realtime_closed"
+                    self._host.end_reason = self._host.end_reason or "realtime_lost"
                     log.warning("call %s: Realtime connection lost: %s", self._call_id, exc)
                     return
                 reconnects += 1
