@@ -102,6 +102,7 @@ async def test_the_agent_says_goodbye_then_hangs_up(hang_up_system: RunningStack
     )
     assert result.ok, result.summary()
     assert result.closed_by == "gateway" and result.twiml_hangup
+    assert result.close_code == 1000  # a deliberate end, not an internal error
     assert result.said_after_close == []  # no apology: a deliberate hang-up
     # The goodbye was heard in full before the line went down.
     assert result.agent_bytes_dropped == 0
@@ -132,6 +133,7 @@ async def test_the_agent_transfers_the_caller_to_a_person(
     else:
         assert result.rest_updates == []
         assert result.closed_by == "gateway" and result.action_url is not None
+        assert result.close_code == 1000
     events = await _events(system, result.call_sid)
     (transfer,) = [e for e in events if isinstance(e, TransferEvent)]
     assert transfer.to_number == TRANSFER_TO and transfer.ok

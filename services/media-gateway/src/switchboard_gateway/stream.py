@@ -43,9 +43,18 @@ from .twilio.rest import CallControlError
 
 log = logging.getLogger(__name__)
 
-#: Close code when we end the stream ourselves (the call goes on to the TwiML after <Connect>).
-CLOSE_AGENT_LOST = 1011
+#: How the stream's websocket closes, by why the call ended (the call then goes on to the
+#: TwiML after <Connect>). Every deliberate end is a normal closure, a gateway going away says
+#: so, and only a failure is an internal error: a monitor reading close codes sees crashes.
 CLOSE_NORMAL = 1000
+CLOSE_GOING_AWAY = 1001
+CLOSE_FAILED = 1011
+CLOSE_CODES: dict[EndReason, int] = {
+    EndReason.CALLER_HUNG_UP: CLOSE_NORMAL,
+    EndReason.AGENT_HUNG_UP: CLOSE_NORMAL,
+    EndReason.TRANSFERRED: CLOSE_NORMAL,
+    EndReason.GATEWAY_SHUTDOWN: CLOSE_GOING_AWAY,
+}
 #: Malformed messages a single stream may send before we log only a summary.
 LOG_MALFORMED_FIRST = 5
 #: Longest wait for the agent's last words to play before a hang-up.
@@ -407,7 +416,7 @@ class MediaStreamSession:
             self._span.set_attribute("call.end_reason", reason.value)
             self._span.end()
         if self._ws.application_state == WebSocketState.CONNECTED:
-            code = CLOSE_NORMAL if reason == EndReason.CALLER_HUNG_UP else CLOSE_AGENT_LOST
+            code = CLOSE_CODES.get(reason, CLOSE_FAILED)
             try:
                 await self._ws.close(code=code, reason=reason.value)
             except Exception as exc:
