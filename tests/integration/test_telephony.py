@@ -143,6 +143,39 @@ async def test_the_agent_transfers_the_caller_to_a_person(
     assert f'switchboard_gateway_transfers_total{{via="{via}"}} 1.0' in await system.metrics()
 
 
+#: What the model would say if it were asked for another reply after its goodbye.
+SECOND_LINE = "Is there anything else I can do for you?"
+
+
+@pytest.fixture
+async def goodbye_with_end_call_system(tmp_path: Path) -> AsyncIterator[RunningStack]:
+    """The model says goodbye and calls end_call in one response, as real models do."""
+    script = _script("end_call", SECOND_LINE)
+    script["turns"][0]["agent"] = "Thanks for calling, goodbye!"
+    async with LocalStack() as stack:
+        yield await _start(stack, tmp_path, script)
+
+
+async def test_a_goodbye_with_end_call_in_one_response_is_the_last_line(
+    goodbye_with_end_call_system: RunningStack,
+) -> None:
+    system = goodbye_with_end_call_system
+    scenario = scenario_dict([ASK, {"expect_hangup": True}])
+    result = await CallSimulator(system.call_config()).run(
+        Scenario.from_dict(scenario, base_dir=SAMPLES)
+    )
+    assert result.ok, result.summary()
+    assert result.closed_by == "gateway" and result.twiml_hangup
+    assert result.close_code == 1000
+    assert result.agent_bytes_dropped == 0  # the goodbye was heard in full
+    (session,) = await system.realtime_sessions()
+    spoken = [r["output"] for r in session["responses"]]
+    assert len(spoken) == 2, spoken  # the greeting, then the goodbye with end_call: no more
+    assert SECOND_LINE not in json.dumps(spoken)
+    (ended,) = [e for e in await _events(system, result.call_sid) if isinstance(e, CallEndedEvent)]
+    assert ended.reason == "agent_hung_up"
+
+
 async def test_caller_silence_ends_the_call_politely(hang_up_system: RunningStack) -> None:
     """The caller says nothing after the greeting: after the business's silence timeout (5 s
     here) the agent says goodbye and hangs up."""

@@ -395,32 +395,42 @@ class CallSession:
         interrupted = response.status == "cancelled" or response.id in self._interrupted
         self._count_usage(response.usage)
         self._reply.in_flight.forget(item.id or "" for item in response.output or [])
+        spoke = False
         for item in response.output or []:
             if isinstance(item, RealtimeConversationItemAssistantMessage):
                 text = " ".join(c.transcript or c.text or "" for c in item.content).strip()
                 if text:
+                    spoke = True
                     self._turns.spoken(item.id or "", text)
                     await self._feed.said(Speaker.AGENT, text, item.id or "", interrupted)
         runs = self._tool_runs.take(response.id or "")
         if runs:
-            self._spawn(self._answer_tools(runs, respond=response.status == "completed"))
+            completed = response.status == "completed"
+            self._spawn(self._answer_tools(runs, respond=completed, spoke=spoke))
         elif self._exit.requested:
             await self._leave()  # the last words are out: end the call once they have played
 
-    async def _answer_tools(self, runs: list[Run], respond: bool) -> None:
+    async def _answer_tools(self, runs: list[Run], respond: bool, spoke: bool) -> None:
+        """Give the model its tools' results and let it answer, except after a goodbye: a
+        response that said its last words and called ``end_call`` or ``transfer_call`` (what
+        real models do) is the end, with no second line before the hang-up."""
         link = self._link
         if link is None:
             return
+
+        def said_goodbye() -> bool:  # read once the runs are done: end_call asks during them
+            return spoke and self._exit.requested
+
         await self._tool_runs.answer(
             runs,
             link,
-            respond=respond,
+            respond=lambda: respond and not said_goodbye(),
             speech_stopped_at=self._speech_stopped_at if respond else None,
             may_speak=lambda: (
                 self._reply.active_response is None and not self._caller_audio.speaking
             ),
         )
-        if not respond and self._exit.requested:
+        if self._exit.requested and (not respond or said_goodbye()):
             await self._leave()
 
     def _agent_turn_final(

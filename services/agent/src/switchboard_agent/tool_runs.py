@@ -79,12 +79,12 @@ class ToolRuns:
         runs: list[Run],
         link: RealtimeLink,
         *,
-        respond: bool,
+        respond: Callable[[], bool],
         speech_stopped_at: float | None,
         may_speak: Callable[[], bool],
     ) -> None:
         """Give the model the runs' results (a holding phrase meanwhile if they are slow),
-        then, when ``respond``, ask it to answer with them."""
+        then, when ``respond()`` says so once they are in, ask it to answer with them."""
         results = await self._holding.results(
             asyncio.gather(*runs),
             speech_stopped_at=speech_stopped_at,
@@ -109,6 +109,6 @@ class ToolRuns:
                     latency_ms=result.latency_ms,
                 )
             )
-        if respond:
+        if respond():
             await self._holding.ready_to_answer()
             await link.respond()
