@@ -191,6 +191,12 @@ class BusinessProfile(BaseModel):
     caller_silence_timeout_s: int = Field(
         30, ge=5, le=3600, description="A call is ended after this much caller silence."
     )
+    keypress_while_speaking: Literal["interrupt", "after_reply"] = Field(
+        "interrupt",
+        description="A key pressed while the agent speaks: stops the agent and is answered at "
+        "once, as speech does ('interrupt'), or is answered right after the current reply "
+        "('after_reply').",
+    )
 
     @model_validator(mode="after")
     def _consistent(self) -> BusinessProfile:

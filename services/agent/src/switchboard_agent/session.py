@@ -98,6 +98,8 @@ class CallSession:
         #: interrupted responses are also held here directly for the per-frame audio path.
         self._ledger = AudioLedger()
         self._reply = ReplyState(self._ledger, AgentTurns(self._ledger, self._agent_turn_final))
+        #: A key was pressed while the model was answering: answer it when that reply is done.
+        self._answer_owed = False
         self._turns = self._reply.turns
         self._interrupted = self._reply.interrupted
         self._caller_turns = 0
@@ -326,13 +328,22 @@ class CallSession:
             self._settled.set()
 
     async def _tell_keypress(self, digit: str) -> None:
-        """Key presses reach the model as a user message; it answers unless already talking."""
+        """Key presses reach the model as a user message, and every one is answered. While the
+        agent speaks, the business chooses: the key interrupts it as speech does (the server
+        does not cancel for a key, so the agent does), or waits for the end of the reply."""
         link = self._link
         if link is None or not self._started.is_set():
             return
+        speaking = self._reply.active_response is not None or self._reply.playing()
+        if speaking and self.business.keypress_while_speaking == "interrupt":
+            if self._reply.active_response is not None and self._settings.interrupt_response:
+                await link.cancel_response()  # (barge_in cancels when the server would not)
+            await self._cutter.barge_in(None)
         await link.add_user_text(keypress_text(digit))
         if self._reply.active_response is None:
             await link.respond()
+        else:
+            self._answer_owed = True  # asked for once the current reply is done
 
     # --- from the model ----------------------------------------------------------------------
 
@@ -404,6 +415,11 @@ class CallSession:
                     self._turns.spoken(item.id or "", text)
                     await self._feed.said(Speaker.AGENT, text, item.id or "", interrupted)
         runs = self._tool_runs.take(response.id or "")
+        if self._answer_owed:  # a key was pressed during that reply
+            self._answer_owed = False
+            if not runs and not self._exit.requested and self._link is not None:
+                await self._link.respond()
+                return
         if runs:
             completed = response.status == "completed"
             self._spawn(self._answer_tools(runs, respond=completed, spoke=spoke))
