@@ -95,7 +95,7 @@ class TurnDetection(BaseModel):
     ``eagerness`` to ``semantic_vad``.
     """
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", strict=True)
 
     type: Literal["server_vad", "semantic_vad"] = "server_vad"
     threshold: float | None = Field(None, ge=0.0, le=1.0, description="server_vad: 0.0 to 1.0.")
@@ -134,9 +134,13 @@ def _default_tools() -> list[str]:
 
 
 class BusinessProfile(BaseModel):
-    """How one business's calls are answered: the document stored under its id."""
+    """How one business's calls are answered: the document stored under its id.
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    Strict: a value of the wrong JSON type is refused, not coerced (``true`` is not a number
+    of milliseconds, ``"30"`` not a timeout), so what is stored is what the schema promises.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid", strict=True)
 
     v: Literal[1] = Field(1, description="Schema version of the stored document.")
     business_id: BusinessId
