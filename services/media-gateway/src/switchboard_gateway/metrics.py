@@ -40,3 +40,8 @@ TRANSFERS = Counter(
     "Calls handed to a person, by how: Twilio's REST API or the <Connect action> URL.",
     ["via"],
 )
+CALLS_MOVED = Counter(
+    "switchboard_gateway_calls_moved_total",
+    "Calls whose agent was lost, by outcome: moved to another agent, or no agent could take it.",
+    ["outcome"],
+)
