@@ -75,9 +75,16 @@ async def _record(nats_url: str, call_id: str) -> CallRecord:
         await nc.close()
 
 
+@pytest.mark.parametrize(
+    "into_answer_ms",
+    [0, 1500],
+    ids=["before-the-answer-is-heard", "mid-answer"],
+)
 async def test_a_killed_agent_s_call_moves_to_a_free_agent_with_its_conversation(
-    system: RunningStack,
+    system: RunningStack, into_answer_ms: int
 ) -> None:
+    """Killed as its answer starts (the caller has heard nothing of it: the worst case, all
+    detection and takeover), or 1.5 s of audio into it."""
     scenario = scenario_dict(
         [
             {"say": "Hi, what are your opening hours?", "wav": "turn1_opening_hours.wav"},
@@ -99,7 +106,7 @@ async def test_a_killed_agent_s_call_moves_to_a_free_agent_with_its_conversation
 
     async with httpx.AsyncClient() as http:
         # Greeting, turn 1's tool call and its answer, turn 2's tool call: then its answer.
-        first_session = await session_answering(http, stack.realtime_url, 4, into_ms=1500)
+        first_session = await session_answering(http, stack.realtime_url, 4, into_ms=into_answer_ms)
         await victim.kill()
         killed_at = time.monotonic()
         result = await call

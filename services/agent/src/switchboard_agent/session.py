@@ -316,7 +316,9 @@ class CallSession:
         except ValidationError as exc:
             log.warning("call %s: unreadable control message: %s", self.call_id, logs.private(exc))
             return
-        if isinstance(event, CallStarted):
+        if isinstance(event, CallStarted) and self._started.is_set():
+            self._spawn(self._stream_back(event))
+        elif isinstance(event, CallStarted):
             self._started_at = time.monotonic()
             if self._takeover is None:
                 self._events.call_started(
@@ -346,6 +348,20 @@ class CallSession:
             self.end_reason = event.reason.value
             self._ended.set()
             self._settled.set()
+
+    async def _stream_back(self, event: CallStarted) -> None:
+        """The call's stream was lost with its gateway and is back on a new one (re-entered
+        through Twilio's action URL or a REST redirect): the conversation goes on. A reply the
+        caller lost with the old stream is cut where they stopped hearing it and answered
+        again."""
+        log.warning("call %s: the stream is back through %s", self.call_id, event.gateway_id)
+        self._last_activity = time.monotonic()
+        if not await self._cutter.cut_at_stream_loss() or self._link is None:
+            return
+        if self._reply.active_response is None:
+            await self._link.respond()
+        else:
+            self._answer_owed = True  # once the cut response has ended
 
     async def _tell_keypress(self, digit: str) -> None:
         """Key presses reach the model as a user message, and every one is answered. While the

@@ -45,3 +45,9 @@ CALLS_MOVED = Counter(
     "Calls whose agent was lost, by outcome: moved to another agent, or no agent could take it.",
     ["outcome"],
 )
+REENTRIES = Counter(
+    "switchboard_gateway_reentries_total",
+    "Calls brought back on a new media stream after theirs was lost, by path: the <Connect "
+    "action> URL, or a REST redirect the agent asked for.",
+    ["via"],
+)

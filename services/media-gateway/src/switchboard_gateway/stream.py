@@ -166,6 +166,8 @@ class MediaStreamSession:
         if call_id in self._ctx.sessions:
             raise wire.MediaStreamError(f"call {call_id} already has a stream")
         self.call_id, self.business_id, self.agent_id = call_id, business_id, agent_id
+        epoch = params.get("epoch", "1")
+        self.epoch = int(epoch) if epoch.isdigit() and 0 < len(epoch) < 10 else 1
         self._stream_sid = start.stream_sid
         self._begin_trace(params)
         self._ctx.sessions[call_id] = self
