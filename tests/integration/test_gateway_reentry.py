@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator
+from typing import Literal
 
 import httpx
 import pytest
@@ -31,15 +32,24 @@ async def two_gateways() -> AsyncIterator[tuple[RunningStack, Child]]:
     async with LocalStack() as stack:
         await stack.start_nats()
         await stack.start_realtime_sim(script=REALTIME_SCRIPT)
+        await stack.start_twilio_rest()
         await stack.start_agent("agent-re")
         first = await stack.start_gateway("gw-first")
         second = await stack.start_gateway("gw-second")
         yield RunningStack(stack, first), second
 
 
-async def test_a_killed_gateway_s_call_comes_back_through_the_action_url(
-    two_gateways: tuple[RunningStack, Child],
+@pytest.mark.parametrize(
+    ("twilio_does", "path"),
+    [("action", "action"), ("wait", "rest")],
+    ids=["twilio-calls-the-action-url", "no-callback-so-the-agent-asks-for-a-rest-redirect"],
+)
+async def test_a_killed_gateway_s_call_comes_back_on_a_new_stream(
+    two_gateways: tuple[RunningStack, Child], twilio_does: Literal["action", "wait"], path: str
 ) -> None:
+    """Twilio usually requests the <Connect action> URL when the stream breaks; where it does
+    not, the agent notices the caller's audio stopped and has a gateway redirect the call
+    through the REST API."""
     system, second = two_gateways
     scenario = scenario_dict(
         [
@@ -49,7 +59,7 @@ async def test_a_killed_gateway_s_call_comes_back_through_the_action_url(
         ],
         quiet_ms=int(MAX_SILENCE_S * 1000) + 1500,
     )
-    config = system.call_config(record=True)
+    config = system.call_config(record=True, stream_lost=twilio_does)
     caller = CallSimulator(config)
     call = asyncio.create_task(caller.run(Scenario.from_dict(scenario, base_dir=SAMPLES)))
     async with httpx.AsyncClient() as http:
@@ -63,11 +73,11 @@ async def test_a_killed_gateway_s_call_comes_back_through_the_action_url(
         sessions = (await http.get(f"{system.stack.realtime_url}/_sim/sessions")).json()
 
     assert result.ok, result.summary()
-    assert (result.streams, result.reentries) == (2, ["action"])
+    assert (result.streams, result.reentries) == (2, [path])
     assert result.closed_by == "caller"
     assert result.recording is not None
     silence = longest_quiet_around(result.recording, killed_at - caller.clock.t0)
-    print(f"caller silence around the gateway's kill: {silence:.2f} s")
+    print(f"caller silence around the gateway's kill ({path}): {silence:.2f} s")
     assert silence <= MAX_SILENCE_S, f"{silence:.2f} s of silence after the kill"
     assert [s["id"] for s in sessions] == [session], "the agent kept its one Realtime session"
 

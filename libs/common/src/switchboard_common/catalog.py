@@ -42,6 +42,8 @@ from .messages import (
     HangUp,
     PlaybackIdle,
     PlaybackPosition,
+    ReconnectCall,
+    ReconnectReply,
     ToolCallEvent,
     TranscriptEvent,
     TransferCall,
@@ -260,6 +262,16 @@ CHANNELS: tuple[Channel, ...] = (
         subscribers=_services(AGENT),
         requests=(Request(CallOffer, (CallOfferReply,)),),
         queue_group=subjects.AGENT_QUEUE_GROUP,
+    ),
+    Channel(
+        id="gatewayReconnect",
+        template=subjects.GATEWAY_RECONNECT,
+        summary="An agent whose call lost its media stream asks any gateway to bring the call "
+        "back on a new one through Twilio's REST API.",
+        publishers=_services(AGENT),
+        subscribers=_services(GATEWAY),
+        requests=(Request(ReconnectCall, (ReconnectReply,)),),
+        queue_group=subjects.GATEWAY_QUEUE_GROUP,
     ),
     Channel(
         id="agentHeartbeat",

@@ -136,6 +136,26 @@ class ClearPlayback(BusMessage):
     call_id: CallId
 
 
+class ReconnectCall(BusMessage):
+    """An agent's call lost its media stream (its gateway died) and did not come back through
+    Twilio's ``<Connect action>`` URL: any gateway redirects the live call to a new stream
+    through Twilio's REST API. Request-reply: the reply is a :class:`ReconnectReply`."""
+
+    type: Literal["call.reconnect"] = "call.reconnect"
+    call_id: CallId
+    agent_id: ProcessId
+    epoch: int = Field(1, ge=1)
+
+
+class ReconnectReply(BusMessage):
+    """Whether the gateway asked Twilio to bring the call back, and why not when it did not."""
+
+    type: Literal["call.reconnect.reply"] = "call.reconnect.reply"
+    call_id: CallId
+    ok: bool
+    reason: str = ""
+
+
 class PlaybackPosition(BusMessage):
     """What Twilio had played when asked: the last chunk whose mark came back, and how long ago.
 

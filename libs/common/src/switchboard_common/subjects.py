@@ -27,6 +27,11 @@ def render(template: str, **tokens: str) -> str:
 AGENT_DISPATCH = f"{ROOT}.agent.dispatch"
 #: Queue group all agent processes join on :data:`AGENT_DISPATCH`.
 AGENT_QUEUE_GROUP = "agents"
+#: Request-reply: an agent whose call lost its media stream asks any gateway to bring the call
+#: back on a new one through Twilio's REST API; one gateway of the queue group answers.
+GATEWAY_RECONNECT = f"{ROOT}.gateway.reconnect"
+#: Queue group all gateway processes join on :data:`GATEWAY_RECONNECT`.
+GATEWAY_QUEUE_GROUP = "gateways"
 #: Wildcard over every agent's liveness beat.
 AGENT_HEARTBEATS = f"{ROOT}.agent.*.heartbeat"
 #: Wildcard over every transcript event.

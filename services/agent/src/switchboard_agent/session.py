@@ -66,6 +66,7 @@ from .realtime.session_config import greeting_instructions
 from .reply import ReplyState
 from .resume import Resumption, keypress_text, rebuild, with_unconfirmed
 from .settings import AgentSettings
+from .stream_return import ask_for_new_stream
 from .takeover import Takeover, carry_on
 from .tool_runs import Run, ToolRuns
 from .tools import ToolContext, ToolRegistry
@@ -307,6 +308,10 @@ class CallSession:
     @property
     def last_activity(self) -> float:
         return self._last_activity
+
+    async def stream_lost(self) -> None:
+        epoch = 1 if self._takeover is None else self._takeover.lease.epoch
+        await ask_for_new_stream(self._nc, self.call_id, self._settings.agent_id, epoch)
 
     # --- from the gateway --------------------------------------------------------------------
 

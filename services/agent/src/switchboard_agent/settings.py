@@ -41,6 +41,12 @@ class AgentSettings(BaseSettings):
     media_timeout_s: float = Field(
         10.0, gt=0, description="End a call whose caller audio stopped (its gateway is gone)."
     )
+    stream_reentry_wait_s: float = Field(
+        1.5,
+        gt=0,
+        description="Caller audio stopped this long (the call's gateway died) and the call not "
+        "back through Twilio's action URL: ask a gateway to redirect it to a new stream.",
+    )
     realtime_open_retry_delays_s: list[float] = Field(
         default_factory=lambda: [0.2, 0.5], description="Pauses between Realtime open attempts."
     )

@@ -17,12 +17,13 @@ from switchboard_common.bus import on_disconnect, on_reconnect
 from switchboard_common.business import BusinessLookup
 from switchboard_common.business_store import BusinessStore
 from switchboard_common.lifecycle import wait_until_idle
-from switchboard_common.messages import AgentHeartbeat, EndReason
+from switchboard_common.messages import AgentHeartbeat, EndReason, ReconnectCall
 
 from .calls.dispatch import Dispatcher
 from .calls.handover import move_call
 from .calls.liveness import AgentLiveness
 from .calls.records import CallRecords
+from .calls.reentry import reconnect
 from .settings import GatewaySettings
 from .twilio.rest import TwilioCallControl
 from .twilio.signature import SignatureChecker
@@ -53,6 +54,12 @@ class GatewayContext:
 
     async def start(self) -> None:
         await self.nc.subscribe(subjects.AGENT_HEARTBEATS, cb=self._on_heartbeat)
+        if self.call_control is not None:  # only a gateway that can reach Twilio's REST API
+            await self.nc.subscribe(
+                subjects.GATEWAY_RECONNECT,
+                queue=subjects.GATEWAY_QUEUE_GROUP,
+                cb=self._on_reconnect,
+            )
         # Cut off from the bus, we hear no heartbeats: that says nothing about the agents.
         on_disconnect(self.nc, self.liveness.bus_lost)
         on_reconnect(self.nc, self.liveness.bus_back)
@@ -86,6 +93,16 @@ class GatewayContext:
             log.warning("unreadable heartbeat on %s", msg.subject)
             return
         self.liveness.beat(beat.agent_id, beat.interval_s)
+
+    async def _on_reconnect(self, msg: Msg) -> None:
+        try:
+            request = ReconnectCall.model_validate_json(msg.data)
+        except ValidationError:
+            log.warning("unreadable reconnect request on %s", msg.subject)
+            return
+        reply = await reconnect(request, self)
+        with contextlib.suppress(Exception):
+            await msg.respond(reply.to_bytes())
 
     async def _watch_agents(self) -> None:
         """Move the calls of agents that stopped beating to another agent; a call no agent

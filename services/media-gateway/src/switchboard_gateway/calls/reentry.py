@@ -10,14 +10,19 @@ same epoch, so the agent carries on the conversation on the new stream.
 
 from __future__ import annotations
 
+import logging
 from typing import TYPE_CHECKING
 
-from switchboard_common.messages import CallRecord, CallState
+from switchboard_common.messages import CallRecord, CallState, ReconnectCall, ReconnectReply
 
+from .. import metrics
 from ..twilio import twiml
+from ..twilio.rest import CallControlError
 
 if TYPE_CHECKING:
     from ..context import GatewayContext
+
+log = logging.getLogger(__name__)
 
 #: The stream parameter that tells the gateway a stream carries on a live call.
 RESUME_PARAMETER = "resume"
@@ -44,3 +49,28 @@ def reentry_twiml(record: CallRecord | None, ctx: GatewayContext) -> str | None:
         },
         ctx.settings.stream_ended_url,
     )
+
+
+async def reconnect(request: ReconnectCall, ctx: GatewayContext) -> ReconnectReply:
+    """An agent's call lost its stream and Twilio did not call back: redirect the live call
+    to a new stream through the REST API (Twilio ends nothing: the old stream is gone)."""
+
+    def refuse(reason: str) -> ReconnectReply:
+        log.warning("call %s: cannot bring it back: %s", request.call_id, reason)
+        return ReconnectReply(call_id=request.call_id, ok=False, reason=reason)
+
+    if ctx.call_control is None:
+        return refuse("this gateway has no Twilio REST credentials")
+    record = await ctx.records.get(request.call_id)
+    if record is None or (record.agent_id, record.epoch) != (request.agent_id, request.epoch):
+        return refuse("the call's record names another owner")
+    document = reentry_twiml(record, ctx)
+    if document is None:
+        return refuse("the call is not streaming, or its agent is not alive")
+    try:
+        await ctx.call_control.redirect(request.call_id, document)
+    except CallControlError as exc:
+        return refuse(str(exc))
+    metrics.REENTRIES.labels("rest").inc()
+    log.warning("call %s: redirected to a new stream through the REST API", request.call_id)
+    return ReconnectReply(call_id=request.call_id, ok=True)
