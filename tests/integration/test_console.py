@@ -1,0 +1,223 @@
+"""The web console end to end, in headless Chromium (Debian's ``chromium`` driven by
+Playwright, no browser download) against real processes: sign in, create a business, upload a
+document, place a simulated call, watch its transcript appear live, find it in history, and
+check that another business's login cannot see it. Screenshots go to ``$TEST_OUTPUT_DIR``
+(default ``test-output/``)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from switchboard_sim.call import CallResult, CallSimulator, Scenario
+from switchboard_sim.stack import Child, LocalStack
+
+from .conftest import REALTIME_SCRIPT, SCENARIO, RunningStack
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+pytestmark = [
+    pytest.mark.timeout(180),
+    pytest.mark.skipif(
+        CHROMIUM is None, reason="Debian's chromium is not installed (make install-chromium)"
+    ),
+]
+
+ADMIN_TOKEN = "console-admin-token"
+NUMBER = "+15550177"
+OUTPUT = Path(os.environ.get("TEST_OUTPUT_DIR", "test-output")) / "console"
+WAIT_MS = 20_000
+
+playwright_api = pytest.importorskip("playwright.async_api")
+
+
+class ConsoleStack(RunningStack):
+    @property
+    def console(self) -> str:
+        return f"{self.gateway_url}/console"
+
+
+@pytest.fixture(scope="module")
+async def console_system() -> AsyncIterator[ConsoleStack]:
+    async with LocalStack() as stack:
+        await stack.start_nats()
+        await stack.start_realtime_sim(script=REALTIME_SCRIPT)
+        knowledge = await stack.start_knowledge()
+        await stack.start_agent("agent-console")
+        gateway = await stack.start_gateway(
+            "gateway-console",
+            GATEWAY_ADMIN_TOKEN=ADMIN_TOKEN,
+            GATEWAY_KNOWLEDGE_URL=knowledge.announced,
+            KNOWLEDGE_ADMIN_TOKEN=stack.auth_token,
+        )
+        yield ConsoleStack(stack, gateway)
+
+
+@pytest.fixture
+async def browser() -> AsyncIterator[Any]:
+    async with playwright_api.async_playwright() as pw:
+        chromium = await pw.chromium.launch(
+            executable_path=CHROMIUM, headless=True, args=["--no-sandbox"]
+        )
+        try:
+            yield chromium
+        finally:
+            await chromium.close()
+
+
+async def _logged(child: Child, needle: str, timeout_s: float = 10) -> None:
+    async with asyncio.timeout(timeout_s):
+        while needle not in child.log_path.read_text(errors="replace"):  # noqa: ASYNC110
+            await asyncio.sleep(0.05)
+
+
+async def _shot(page: Any, name: str) -> None:
+    OUTPUT.mkdir(parents=True, exist_ok=True)
+    await page.screenshot(path=str(OUTPUT / f"{name}.png"), full_page=True)
+
+
+async def _sign_in(page: Any, console: str, login: str, password: str) -> None:
+    await page.goto(f"{console}/login")
+    await page.get_by_label("Login").fill(login)
+    await page.get_by_label("Password").fill(password)
+    await page.get_by_label("Password").press("Enter")  # the keyboard alone
+    await page.wait_for_selector("text=Signed in as " + login, timeout=WAIT_MS)
+
+
+async def _create_business(page: Any, console: str, business_id: str, number: str) -> None:
+    await page.goto(f"{console}/businesses/new")
+    await page.get_by_label("Business id").fill(business_id)
+    await page.get_by_label("Name", exact=True).fill(business_id.title())
+    await page.get_by_label("Phone numbers").fill(number)
+    await page.get_by_role("button", name="Create business").click()
+    await page.wait_for_selector("text=Saved.", timeout=WAIT_MS)
+
+
+async def _add_login(page: Any, console: str, business_id: str, login: str) -> None:
+    await page.goto(f"{console}/businesses/{business_id}")
+    await page.locator("#new-login").fill(login)
+    await page.locator("#new-password").fill(f"{login}-password")
+    await page.get_by_role("button", name="Add login").click()
+    await page.get_by_role("button", name=f"Remove login {login}").wait_for(timeout=WAIT_MS)
+
+
+async def test_a_call_seen_live_and_in_history_by_its_business_only(
+    console_system: ConsoleStack, browser: Any
+) -> None:
+    console = console_system.console
+    page = await browser.new_page()
+
+    # 1. sign in (a wrong password first: refused, the form says so)
+    await page.goto(f"{console}/calls")
+    assert "/console/login" in page.url
+    await page.get_by_label("Login").fill("admin")
+    await page.get_by_label("Password").fill("not-the-token")
+    await page.get_by_role("button", name="Sign in").click()
+    await page.wait_for_selector("[role=alert]", timeout=WAIT_MS)
+    await _sign_in(page, console, "admin", ADMIN_TOKEN)
+    await _shot(page, "01-signed-in")
+
+    # 2. create two businesses, each with a login; a bad number is refused beside its field
+    await page.goto(f"{console}/businesses/new")
+    await page.get_by_label("Business id").fill("broken")
+    await page.get_by_label("Name", exact=True).fill("Broken")
+    await page.get_by_label("Phone numbers").fill("not a number")
+    await page.get_by_role("button", name="Create business").click()
+    error = page.locator("#f-phone_numbers-error")
+    await error.wait_for(timeout=WAIT_MS)
+    assert "E.164" in (await error.inner_text())
+    await _shot(page, "02-validation-error")
+    await _create_business(page, console, "acme", NUMBER)
+    await _shot(page, "03-business-created")
+    await _add_login(page, console, "acme", "acme-owner")
+    await _create_business(page, console, "rival", "+15550178")
+    await _add_login(page, console, "rival", "rival-owner")
+    await _logged(console_system.gateway, "business acme at revision")
+
+    # 3. upload a document, then ask it a question
+    await page.goto(f"{console}/businesses/acme/knowledge")
+    await page.get_by_label("Text, Markdown, HTML or PDF file").set_input_files(
+        {
+            "name": "acme-hours.md",
+            "mimeType": "text/markdown",
+            "buffer": b"# Opening hours\n\nAcme is open Monday to Friday, 9 to 5.\n",
+        }
+    )
+    await page.get_by_role("button", name="Upload").click()
+    await page.wait_for_selector("#documents >> text=acme-hours.md", timeout=WAIT_MS)
+    await page.get_by_label("What a caller might ask").fill("When are you open?")
+    await page.get_by_role("button", name="Search").click()
+    answers = page.locator("#answers")
+    await answers.wait_for(timeout=WAIT_MS)
+    assert "Monday to Friday" in await answers.inner_text()
+    assert "Score" in await answers.inner_text()
+    await _shot(page, "04-knowledge")
+
+    # 4. place a simulated call while the live list is open; 5. follow its transcript live
+    await page.goto(f"{console}/calls")
+    scenario = Scenario.load(SCENARIO)
+    call: asyncio.Task[CallResult] = asyncio.create_task(
+        CallSimulator(console_system.call_config(to_number=NUMBER)).run(scenario)
+    )
+    try:
+        link = page.locator("#live-rows a").first
+        await link.wait_for(timeout=WAIT_MS)
+        await _shot(page, "05-live-calls")
+        row = await page.locator("#live-rows tr").first.inner_text()
+        assert "acme" in row and NUMBER not in row  # the caller's number is masked
+        call_id = (await link.inner_text()).strip()
+        await link.click()
+        caller = page.locator("#transcript li.ev-caller_turn").first
+        await caller.wait_for(timeout=WAIT_MS)
+        assert "live" in (await page.locator("#follow-status").inner_text())
+        await _shot(page, "06-transcript-live")
+        result = await asyncio.wait_for(call, 90)
+    finally:
+        if not call.done():
+            call.cancel()
+    assert result.call_sid == call_id
+    await page.wait_for_selector("#call-ended >> text=Why it ended", timeout=WAIT_MS)
+    transcript = await page.locator("#transcript").inner_text()
+    assert "opening hours" in transcript
+    assert "Tool take_message" in transcript
+    await _shot(page, "07-call-ended")
+
+    # 6. the call in history, filtered by business
+    await page.goto(f"{console}/history?business=acme")
+    await page.wait_for_selector(f"a:text('{call_id}')", timeout=WAIT_MS)
+    await _shot(page, "08-history")
+
+    # 7. the other business's login does not see it; its own login does
+    await page.get_by_role("button", name="Sign out").click()
+    await _sign_in(page, console, "rival-owner", "rival-owner-password")
+    await page.goto(f"{console}/history")
+    assert call_id not in await page.content()
+    answer = await page.goto(f"{console}/calls/{call_id}")
+    assert answer is not None and answer.status == 404
+    answer = await page.goto(f"{console}/businesses/acme/knowledge")
+    assert answer is not None and answer.status == 404
+    await page.goto(f"{console}/history")
+    await _shot(page, "09-other-business")
+    await page.get_by_role("button", name="Sign out").click()
+    await _sign_in(page, console, "acme-owner", "acme-owner-password")
+    await page.goto(f"{console}/history")
+    await page.wait_for_selector(f"a:text('{call_id}')", timeout=WAIT_MS)
+    await page.close()
+
+
+async def test_sessions_are_signed_and_a_forged_one_is_refused(
+    console_system: ConsoleStack,
+) -> None:
+    forged = {"sb_console": "eyJsIjoiYWRtaW4iLCJiIjpudWxsLCJlIjo5OTk5OTk5OTk5fQ.bad"}
+    async with httpx.AsyncClient(
+        base_url=console_system.console, timeout=10, cookies=forged
+    ) as client:
+        answer = await client.get("/calls")
+        assert answer.status_code == 303
+        assert answer.headers["location"].startswith("/console/login")
