@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import shutil
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -16,6 +17,7 @@ from typing import Any
 import httpx
 import pytest
 
+from switchboard_gateway.console.profile_form import defaults
 from switchboard_sim.call import CallResult, CallSimulator, Scenario
 from switchboard_sim.stack import Child, LocalStack
 
@@ -122,6 +124,10 @@ async def test_a_call_seen_live_and_in_history_by_its_business_only(
     await page.wait_for_selector("[role=alert]", timeout=WAIT_MS)
     await _sign_in(page, console, "admin", ADMIN_TOKEN)
     await _shot(page, "01-signed-in")
+    await page.goto(f"{console}/health")
+    agents = await page.get_by_role("table", name="Agents and their free capacity").inner_text()
+    assert "agent-console" in agents
+    await _shot(page, "01-health")
 
     # 2. create two businesses, each with a login; a bad number is refused beside its field
     await page.goto(f"{console}/businesses/new")
@@ -221,3 +227,39 @@ async def test_sessions_are_signed_and_a_forged_one_is_refused(
         answer = await client.get("/calls")
         assert answer.status_code == 303
         assert answer.headers["location"].startswith("/console/login")
+
+
+async def test_two_editors_never_overwrite_each_other(console_system: ConsoleStack) -> None:
+    """Both open revision n; the first save wins, the second is refused with the reason."""
+    profile = {"business_id": "shared", "name": "Shared", "phone_numbers": ["+15550179"]}
+    async with httpx.AsyncClient(base_url=console_system.gateway_url, timeout=10) as client:
+        created = await client.post(
+            "/admin/businesses", json=profile, headers={"Authorization": f"Bearer {ADMIN_TOKEN}"}
+        )
+        assert created.status_code == 201
+        signed_in = await client.post(
+            "/console/login", data={"login": "admin", "password": ADMIN_TOKEN}
+        )
+        assert signed_in.status_code == 303
+        form = await client.get("/console/businesses/shared")
+        match = re.search(r'name="revision" value="(\d+)"', form.text)
+        assert match is not None
+        fields = {
+            **defaults("shared"),
+            "revision": match.group(1),
+            "business_id": "shared",
+            "name": "Shared",
+            "phone_numbers": "+15550179",
+            "enabled_tools": "take_message",
+        }
+        first = await client.post("/console/businesses/shared", data={**fields, "greeting": "Hi"})
+        assert first.status_code == 303
+        second = await client.post(
+            "/console/businesses/shared", data={**fields, "greeting": "Hello"}
+        )
+        assert second.status_code == 409
+        assert "Someone else saved this business" in second.text
+        stored = await client.get(
+            "/admin/businesses/shared", headers={"Authorization": f"Bearer {ADMIN_TOKEN}"}
+        )
+        assert stored.json()["business"]["greeting"] == "Hi"
