@@ -175,6 +175,7 @@ async def test_a_call_seen_live_and_in_history_by_its_business_only(
         link = page.locator("#live-rows a").first
         await link.wait_for(timeout=WAIT_MS)
         await _shot(page, "05-live-calls")
+        await page.wait_for_selector("#live-count >> text=1 call in progress", state="attached")
         row = await page.locator("#live-rows tr").first.inner_text()
         assert "acme" in row and NUMBER not in row  # the caller's number is masked
         call_id = (await link.inner_text()).strip()
@@ -206,6 +207,7 @@ async def test_a_call_seen_live_and_in_history_by_its_business_only(
     assert call_id not in await page.content()
     answer = await page.goto(f"{console}/calls/{call_id}")
     assert answer is not None and answer.status == 404
+    assert await page.get_by_role("heading", name="Not found").is_visible()
     answer = await page.goto(f"{console}/businesses/acme/knowledge")
     assert answer is not None and answer.status == 404
     await page.goto(f"{console}/history")

@@ -9,9 +9,11 @@ from typing import Annotated
 from urllib.parse import quote
 
 from fastapi import APIRouter, FastAPI, Form, Request
+from fastapi.exception_handlers import http_exception_handler
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from nats.aio.client import Client
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ..settings import GatewaySettings
 from . import business_pages, calls_pages, health_page, knowledge_pages
@@ -115,7 +117,26 @@ def include_console(app: FastAPI) -> None:
             return Response(status_code=401)
         return RedirectResponse(f"{PREFIX}/login?next={quote(exc.next_path)}", status_code=303)
 
+    async def console_error(request: Request, exc: Exception) -> Response:
+        """Console pages answer errors as pages; the APIs keep their JSON problems."""
+        assert isinstance(exc, StarletteHTTPException)
+        if not request.url.path.startswith(PREFIX + "/") or exc.status_code < 400:
+            return await http_exception_handler(request, exc)
+        state: ConsoleState | None = getattr(request.app.state, "console", None)
+        cookie = request.cookies.get(COOKIE, "")
+        principal = state.sessions.read(cookie) if state is not None and cookie else None
+        titles = {403: "Not allowed", 404: "Not found", 409: "Conflict", 503: "Unavailable"}
+        return page(
+            request,
+            "error.html",
+            principal,
+            status_code=exc.status_code,
+            title=titles.get(exc.status_code, "Something went wrong"),
+            detail=str(exc.detail),
+        )
+
     app.add_exception_handler(SignInRequired, sign_in)
+    app.add_exception_handler(StarletteHTTPException, console_error)
     app.mount(f"{PREFIX}/static", StaticFiles(directory=STATIC_DIR), name="console-static")
     for module_router in (
         auth_router,

@@ -44,12 +44,29 @@ OUTCOMES = (
 )
 
 
+class _LiveSnapshot:
+    """The call records, read from the bucket at most once per refresh however many people
+    watch the live list."""
+
+    def __init__(self) -> None:
+        self._lock = asyncio.Lock()
+        self._at = -LIVE_REFRESH_S
+        self._records: list[CallRecord] = []
+
+    async def get(self, ctx: Context) -> list[CallRecord]:
+        async with self._lock:
+            now = asyncio.get_running_loop().time()
+            if now - self._at >= LIVE_REFRESH_S * 0.9:
+                self._records = [r for r in await ctx.records.live() if r.state != "ended"]
+                self._at = now
+            return self._records
+
+
+_snapshot = _LiveSnapshot()
+
+
 async def _live(ctx: Context, principal: Principal) -> list[CallRecord]:
-    return [
-        r
-        for r in await ctx.records.live()
-        if principal.can_see(r.business_id) and r.state != "ended"
-    ]
+    return [r for r in await _snapshot.get(ctx) if principal.can_see(r.business_id)]
 
 
 @router.get("/calls", response_class=HTMLResponse)
@@ -63,13 +80,14 @@ async def live_calls_stream(ctx: Context, principal: SignedIn) -> StreamingRespo
     run: their durations move)."""
 
     async def frames() -> AsyncIterator[str]:
-        last = None
+        last: list[tuple[str, str, str | None]] | None = None
         while ctx.accepting:
             calls = await _live(ctx, principal)
-            rows = fragment("_call_rows.html", calls=calls)
-            if rows != last:
-                last = rows
-                yield sse.message(rows, event="rows")
+            # Sent when a call comes, goes or changes hands; the page ticks durations itself.
+            key = [(c.call_id, str(c.state), c.agent_id) for c in calls]
+            if key != last:
+                last = key
+                yield sse.message(fragment("_call_rows.html", calls=calls), event="rows")
             await asyncio.sleep(LIVE_REFRESH_S)
 
     return sse.response(frames())

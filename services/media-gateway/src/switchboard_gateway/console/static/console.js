@@ -6,9 +6,28 @@ function liveTable(table) {
   const rows = document.getElementById("live-rows");
   const status = document.getElementById("live-status");
   const source = new EventSource(table.dataset.live);
-  source.addEventListener("rows", (e) => { rows.innerHTML = e.data; });
+  const count = document.getElementById("live-count");
+  source.addEventListener("rows", (e) => {
+    // Keep the keyboard where it was: refocus the same call's link after the swap.
+    const focused = rows.contains(document.activeElement) ? document.activeElement.getAttribute("href") : null;
+    rows.innerHTML = e.data;
+    const n = rows.querySelectorAll("a").length;
+    count.textContent = `${n} call${n === 1 ? "" : "s"} in progress.`;
+    if (focused) {
+      const again = [...rows.querySelectorAll("a")].find((a) => a.getAttribute("href") === focused);
+      if (again) again.focus();
+    }
+  });
+  window.setInterval(() => tickDurations(rows), 1000);
   source.onopen = () => { status.textContent = "Updating live."; };
   source.onerror = () => { status.textContent = "Live updates interrupted; retrying."; };
+}
+
+function tickDurations(root) {
+  root.querySelectorAll("time[data-since]").forEach((t) => {
+    const s = Math.max(0, Math.floor((Date.now() - Date.parse(t.dataset.since)) / 1000));
+    t.textContent = `${Math.floor(s / 60)}:${String(s % 60).padStart(2, "0")}`;
+  });
 }
 
 function followCall(list) {
