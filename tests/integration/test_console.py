@@ -50,7 +50,8 @@ async def console_system() -> AsyncIterator[ConsoleStack]:
     async with LocalStack() as stack:
         await stack.start_nats()
         await stack.start_realtime_sim(script=REALTIME_SCRIPT)
-        knowledge = await stack.start_knowledge()
+        # A small threshold: the browser test's "large" upload becomes a job to follow.
+        knowledge = await stack.start_knowledge(KNOWLEDGE_SYNC_INGEST_MAX_BYTES="2048")
         await stack.start_agent("agent-console")
         gateway = await stack.start_gateway(
             "gateway-console",
@@ -124,6 +125,11 @@ async def test_a_call_seen_live_and_in_history_by_its_business_only(
     await page.wait_for_selector("[role=alert]", timeout=WAIT_MS)
     await _sign_in(page, console, "admin", ADMIN_TOKEN)
     await _shot(page, "01-signed-in")
+    # the keyboard alone: the first Tab reaches the skip link, which moves focus to the page
+    await page.keyboard.press("Tab")
+    assert await page.evaluate("document.activeElement.textContent") == "Skip to content"
+    await page.keyboard.press("Enter")
+    assert await page.evaluate("document.activeElement.id") == "main"
     await page.goto(f"{console}/health")
     agents = await page.get_by_role("table", name="Agents and their free capacity").inner_text()
     assert "agent-console" in agents
@@ -157,6 +163,14 @@ async def test_a_call_seen_live_and_in_history_by_its_business_only(
     )
     await page.get_by_role("button", name="Upload").click()
     await page.wait_for_selector("#documents >> text=acme-hours.md", timeout=WAIT_MS)
+    # a large file becomes a job: the page shows the upload's progress, then the job's
+    paragraph = b"Deliveries arrive at the loading dock behind the building every morning.\n\n"
+    await page.get_by_label("Text, Markdown, HTML or PDF file").set_input_files(
+        {"name": "acme-deliveries.txt", "mimeType": "text/plain", "buffer": paragraph * 40}
+    )
+    async with page.expect_request(lambda r: "/knowledge/jobs/" in r.url, timeout=WAIT_MS):
+        await page.get_by_role("button", name="Upload").click()
+    await page.wait_for_selector("#documents >> text=acme-deliveries.txt", timeout=WAIT_MS)
     await page.get_by_label("What a caller might ask").fill("When are you open?")
     await page.get_by_role("button", name="Search").click()
     answers = page.locator("#answers")
