@@ -207,6 +207,7 @@ async def test_a_call_seen_live_and_in_history_by_its_business_only(
     transcript = await page.locator("#transcript").inner_text()
     assert "opening hours" in transcript
     assert "Tool take_message" in transcript
+    assert re.search(r"Agent \(answered in \d+ ms\)", transcript)  # turn latencies
     await _shot(page, "07-call-ended")
 
     # 6. the call in history, filtered by business
