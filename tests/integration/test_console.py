@@ -211,9 +211,15 @@ async def test_a_call_seen_live_and_in_history_by_its_business_only(
     await _shot(page, "07-call-ended")
 
     # 6. the call in history, filtered by business
-    await page.goto(f"{console}/history?business=acme")
+    await page.goto(f"{console}/history")
+    await page.get_by_label("Business").select_option("acme")
+    await page.get_by_label("Outcome").select_option("caller_hung_up")
+    await page.get_by_role("button", name="Filter").click()
     await page.wait_for_selector(f"a:text('{call_id}')", timeout=WAIT_MS)
     await _shot(page, "08-history")
+    for other in ("business=rival", "outcome=agent_lost", "start=2999-01-01"):
+        await page.goto(f"{console}/history?{other}")
+        assert call_id not in await page.locator("table").inner_text(), other
 
     # 7. the other business's login does not see it; its own login does
     await page.get_by_role("button", name="Sign out").click()

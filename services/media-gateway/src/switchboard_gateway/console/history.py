@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import nats.errors
 from nats.js import JetStreamContext
@@ -104,15 +104,20 @@ async def call_history(
     for event in ended:
         if isinstance(event, ev.CallEndedEvent):
             summary = calls.get(event.call_id)
-            if summary is None:  # no call_started: its media never began
+            if summary is None:  # no call_started read: it began before `since`, or never did
+                began = event.at - timedelta(seconds=event.duration_s)
                 summary = calls[event.call_id] = CallSummary(
-                    event.call_id, event.business_id, event.at
+                    event.call_id, event.business_id, began
                 )
             summary.ended = event
     rows = [
         c
         for c in calls.values()
-        if (until is None or c.started_at < until) and (not outcome or c.outcome == outcome)
+        # The server's start time is a lower bound only (it may deliver the last message of a
+        # stream when asked for a time past it): the period is checked here too.
+        if since <= c.started_at
+        and (until is None or c.started_at < until)
+        and (not outcome or c.outcome == outcome)
     ]
     return sorted(rows, key=lambda c: c.started_at, reverse=True)
 
@@ -126,4 +131,4 @@ async def errors_since(js: JetStreamContext, since: datetime) -> list[ev.AnyCall
         e for e in ended if isinstance(e, ev.CallEndedEvent) and e.reason not in good
     ]
     bad += [e for e in tools if isinstance(e, ev.ToolCalledEvent) and not e.ok]
-    return sorted(bad, key=lambda e: e.at, reverse=True)
+    return sorted((e for e in bad if e.at >= since), key=lambda e: e.at, reverse=True)
