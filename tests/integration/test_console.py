@@ -286,3 +286,41 @@ async def test_two_editors_never_overwrite_each_other(console_system: ConsoleSta
             "/admin/businesses/shared", headers={"Authorization": f"Bearer {ADMIN_TOKEN}"}
         )
         assert stored.json()["business"]["greeting"] == "Hi"
+
+
+async def test_a_removed_login_is_signed_out_and_guessing_is_slowed(
+    console_system: ConsoleStack,
+) -> None:
+    base = console_system.gateway_url
+    profile = {"business_id": "temp", "name": "Temp", "phone_numbers": ["+15550180"]}
+    async with (
+        httpx.AsyncClient(base_url=base, timeout=10) as admin,
+        httpx.AsyncClient(base_url=base, timeout=10) as owner,
+    ):
+        created = await admin.post(
+            "/admin/businesses", json=profile, headers={"Authorization": f"Bearer {ADMIN_TOKEN}"}
+        )
+        assert created.status_code == 201
+        await admin.post("/console/login", data={"login": "admin", "password": ADMIN_TOKEN})
+        added = await admin.post(
+            "/console/businesses/temp/logins",
+            data={"login": "temp-owner", "password": "temp-owner-password"},
+        )
+        assert added.status_code == 303
+        signed_in = await owner.post(
+            "/console/login", data={"login": "temp-owner", "password": "temp-owner-password"}
+        )
+        assert signed_in.status_code == 303
+        assert (await owner.get("/console/calls")).status_code == 200
+        assert (await owner.get("/console/health")).status_code == 403  # platform admins only
+        removed = await admin.post("/console/businesses/temp/logins/temp-owner/delete")
+        assert removed.status_code == 303
+        after = await owner.get("/console/calls")
+        assert after.status_code == 303
+        assert after.headers["location"].startswith("/console/login")
+
+        answers = [
+            (await owner.post("/console/login", data={"login": "nobody", "password": "guess"}))
+            for _ in range(6)
+        ]
+        assert [a.status_code for a in answers] == [401] * 5 + [429]

@@ -17,7 +17,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ..settings import GatewaySettings
 from . import business_pages, calls_pages, health_page, knowledge_pages
-from .auth import LoginStore, SessionSigner, authenticate
+from .auth import LoginStore, SessionSigner, Throttle, authenticate
 from .deps import COOKIE, ConsoleState, SignInRequired, State
 from .knowledge_client import KnowledgeClient
 from .view import PREFIX, STATIC_DIR, page
@@ -51,10 +51,22 @@ async def login(
     next: Annotated[str, Form(max_length=1024)] = "",
 ) -> Response:
     settings: GatewaySettings = request.app.state.ctx.settings
+    login = login.strip()
+    if state.throttle.blocked(login):
+        return page(
+            request,
+            "login.html",
+            None,
+            status_code=429,
+            next=_safe_next(next),
+            error="Too many failed attempts for this login: wait a few minutes.",
+            login=login,
+        )
     principal = await authenticate(
-        state.logins, settings.admin_token.get_secret_value(), login.strip(), password
+        state.logins, settings.admin_token.get_secret_value(), login, password
     )
     if principal is None:
+        state.throttle.failed(login)
         return page(
             request,
             "login.html",
@@ -64,6 +76,7 @@ async def login(
             error="That login and password do not match.",
             login=login,
         )
+    state.throttle.succeeded(login)
     response = RedirectResponse(_safe_next(next), status_code=303)
     response.set_cookie(
         COOKIE,
@@ -101,6 +114,7 @@ def console_state(settings: GatewaySettings, logins: LoginStore) -> ConsoleState
         knowledge=KnowledgeClient(
             settings.knowledge_url, settings.knowledge_token.get_secret_value()
         ),
+        throttle=Throttle(),
     )
 
 

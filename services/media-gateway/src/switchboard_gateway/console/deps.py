@@ -9,7 +9,7 @@ from fastapi import Depends, HTTPException, Request, status
 
 from ..context import GatewayContext
 from ..routes.deps import Context
-from .auth import LoginStore, Principal, SessionSigner
+from .auth import LoginStore, Principal, SessionSigner, Throttle
 from .knowledge_client import KnowledgeClient
 from .view import PREFIX
 
@@ -21,6 +21,7 @@ class ConsoleState:
     logins: LoginStore
     sessions: SessionSigner
     knowledge: KnowledgeClient
+    throttle: Throttle
 
 
 def _state(request: Request) -> ConsoleState:
@@ -39,11 +40,16 @@ class SignInRequired(Exception):
         self.next_path = next_path
 
 
-def _principal(request: Request, state: State) -> Principal:
+async def _principal(request: Request, state: State) -> Principal:
     cookie = request.cookies.get(COOKIE, "")
     principal = state.sessions.read(cookie) if cookie else None
     if principal is None:
         raise SignInRequired(request.url.path)
+    if not principal.is_admin:
+        # A login removed (or moved to another business) ends its sessions at once.
+        stored = await state.logins.get(principal.login)
+        if stored is None or stored.business_id != principal.business_id:
+            raise SignInRequired(request.url.path)
     return principal
 
 
