@@ -179,6 +179,16 @@ async def test_a_call_seen_live_and_in_history_by_its_business_only(
     assert "Score" in await answers.inner_text()
     await _shot(page, "04-knowledge")
 
+    async def accept(dialog: Any) -> None:
+        await dialog.accept()
+
+    page.once("dialog", accept)  # "Delete acme-deliveries.txt?"
+    await page.get_by_role("button", name="Delete acme-deliveries.txt").click()
+    await page.wait_for_selector(
+        "#documents >> text=acme-deliveries.txt", state="detached", timeout=WAIT_MS
+    )
+    assert "acme-hours.md" in await page.locator("#documents").inner_text()
+
     # 4. place a simulated call while the live list is open; 5. follow its transcript live
     await page.goto(f"{console}/calls")
     scenario = Scenario.load(SCENARIO)
