@@ -19,14 +19,15 @@ from switchboard_common.messages import CallRecord
 from ..routes.deps import Context
 from . import sse
 from .auth import Principal
-from .deps import SignedIn, visible
+from .deps import SignedIn, State, visible
 from .history import call_history
+from .live import LIVE_SNAPSHOT_S
 from .view import fragment, page
 
 log = logging.getLogger(__name__)
 router = APIRouter()
 #: How often the live list is looked at again.
-LIVE_REFRESH_S = 1.0
+LIVE_REFRESH_S = LIVE_SNAPSHOT_S
 OUTCOMES = (
     "in progress",
     "caller_hung_up",
@@ -44,45 +45,26 @@ OUTCOMES = (
 )
 
 
-class _LiveSnapshot:
-    """The call records, read from the bucket at most once per refresh however many people
-    watch the live list."""
-
-    def __init__(self) -> None:
-        self._lock = asyncio.Lock()
-        self._at = -LIVE_REFRESH_S
-        self._records: list[CallRecord] = []
-
-    async def get(self, ctx: Context) -> list[CallRecord]:
-        async with self._lock:
-            now = asyncio.get_running_loop().time()
-            if now - self._at >= LIVE_REFRESH_S * 0.9:
-                self._records = [r for r in await ctx.records.live() if r.state != "ended"]
-                self._at = now
-            return self._records
-
-
-_snapshot = _LiveSnapshot()
-
-
-async def _live(ctx: Context, principal: Principal) -> list[CallRecord]:
-    return [r for r in await _snapshot.get(ctx) if principal.can_see(r.business_id)]
+async def _live(ctx: Context, state: State, principal: Principal) -> list[CallRecord]:
+    return [r for r in await state.live.get(ctx.records) if principal.can_see(r.business_id)]
 
 
 @router.get("/calls", response_class=HTMLResponse)
-async def live_calls(request: Request, ctx: Context, principal: SignedIn) -> HTMLResponse:
-    return page(request, "calls.html", principal, calls=await _live(ctx, principal))
+async def live_calls(
+    request: Request, ctx: Context, state: State, principal: SignedIn
+) -> HTMLResponse:
+    return page(request, "calls.html", principal, calls=await _live(ctx, state, principal))
 
 
 @router.get("/calls/stream", response_class=StreamingResponse)
-async def live_calls_stream(ctx: Context, principal: SignedIn) -> StreamingResponse:
+async def live_calls_stream(ctx: Context, state: State, principal: SignedIn) -> StreamingResponse:
     """The live list's rows, as HTML, each time they change (and every second while calls
     run: their durations move)."""
 
     async def frames() -> AsyncIterator[str]:
         last: list[tuple[str, str, str | None]] | None = None
         while ctx.accepting:
-            calls = await _live(ctx, principal)
+            calls = await _live(ctx, state, principal)
             # Sent when a call comes, goes or changes hands; the page ticks durations itself.
             key = [(c.call_id, str(c.state), c.agent_id) for c in calls]
             if key != last:

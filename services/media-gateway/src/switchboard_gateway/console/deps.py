@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request, status
@@ -11,6 +11,7 @@ from ..context import GatewayContext
 from ..routes.deps import Context
 from .auth import LoginStore, Principal, SessionSigner, Throttle
 from .knowledge_client import KnowledgeClient
+from .live import LiveSnapshot
 from .view import PREFIX
 
 COOKIE = "sb_console"
@@ -22,6 +23,7 @@ class ConsoleState:
     sessions: SessionSigner
     knowledge: KnowledgeClient
     throttle: Throttle
+    live: LiveSnapshot = field(default_factory=LiveSnapshot)
 
 
 def _state(request: Request) -> ConsoleState:
