@@ -144,6 +144,8 @@ async def test_a_call_seen_live_and_in_history_by_its_business_only(
     error = page.locator("#f-phone_numbers-error")
     await error.wait_for(timeout=WAIT_MS)
     assert "E.164" in (await error.inner_text())
+    await page.locator("#error-summary a").first.click()  # the summary leads to the field
+    assert await page.evaluate("document.activeElement.id") == "f-phone_numbers"
     await _shot(page, "02-validation-error")
     await _create_business(page, console, "acme", NUMBER)
     await _shot(page, "03-business-created")
@@ -241,6 +243,10 @@ async def test_a_call_seen_live_and_in_history_by_its_business_only(
     assert await page.get_by_role("heading", name="Not found").is_visible()
     answer = await page.goto(f"{console}/businesses/acme/knowledge")
     assert answer is not None and answer.status == 404
+    await page.goto(f"{console}/businesses/rival/knowledge")
+    await page.get_by_label("What a caller might ask").fill("When are you open?")
+    await page.get_by_label("What a caller might ask").press("Enter")
+    await page.wait_for_selector("#answers >> text=No answer", timeout=WAIT_MS)
     await page.goto(f"{console}/history")
     await _shot(page, "09-other-business")
     await page.get_by_role("button", name="Sign out").click()
