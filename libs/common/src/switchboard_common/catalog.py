@@ -414,9 +414,9 @@ KV_BUCKETS: tuple[KeyValueBucket, ...] = (
         summary="One record per live call, kept outside any one process.",
         key="The call id.",
         value=CallRecord,
-        value_description="The call's record (JSON).",
-        writers=_services(GATEWAY),
-        readers=_services(GATEWAY),
+        value_description="The call's record (JSON); owner changes are revision-checked.",
+        writers=_services(GATEWAY, AGENT),
+        readers=_services(GATEWAY, AGENT),
     ),
     KeyValueBucket(
         name=subjects.BUSINESSES_BUCKET,
@@ -455,7 +455,8 @@ STREAMS: tuple[Stream, ...] = (
         subjects=(subjects.ALL_EVENTS,),
         channels=("callEvents",),
         managers=_services(GATEWAY, AGENT),
-        readers=_services(GATEWAY, ADMIN, CONSUMER),
+        # The agent reads a call's events back when it takes over a call whose agent was lost.
+        readers=_services(GATEWAY, AGENT, ADMIN, CONSUMER),
     ),
 )
 

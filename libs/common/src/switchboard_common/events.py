@@ -38,7 +38,14 @@ STREAM_SUBJECT = ALL_EVENTS
 MSG_ID_HEADER = "Nats-Msg-Id"
 
 EventType = Literal[
-    "call_started", "caller_turn", "agent_turn", "tool_called", "dtmf", "transfer", "call_ended"
+    "call_started",
+    "call_resumed",
+    "caller_turn",
+    "agent_turn",
+    "tool_called",
+    "dtmf",
+    "transfer",
+    "call_ended",
 ]
 
 
@@ -109,6 +116,17 @@ class CallStartedEvent(CallEventBase):
     to_number: str = ""
     agent_id: ProcessId
     gateway_id: ProcessId
+
+
+class CallResumedEvent(CallEventBase):
+    """The call's agent was lost and another took the call over: it carries the same
+    conversation on, and its events continue this call's ``seq``."""
+
+    type: Literal["call_resumed"] = "call_resumed"
+    agent_id: ProcessId
+    previous_agent_id: str = ""
+    epoch: int = Field(ge=2, description="The ownership epoch the call moved to.")
+    reason: str = ""
 
 
 class CallerTurnEvent(CallEventBase):
@@ -191,6 +209,7 @@ class CallEndedEvent(CallEventBase):
 
 AnyCallEvent = Annotated[
     CallStartedEvent
+    | CallResumedEvent
     | CallerTurnEvent
     | AgentTurnEvent
     | ToolCalledEvent
@@ -207,6 +226,7 @@ EVENT_MODELS: dict[str, type[CallEventBase]] = {
     model.model_fields["type"].default: model
     for model in (
         CallStartedEvent,
+        CallResumedEvent,
         CallerTurnEvent,
         AgentTurnEvent,
         ToolCalledEvent,
@@ -310,6 +330,11 @@ def describe(event: AnyCallEvent) -> str:
         body = (
             f"from {event.from_number or '?'} to {event.to_number or '?'}, "
             f"agent {event.agent_id}, gateway {event.gateway_id}"
+        )
+    elif isinstance(event, CallResumedEvent):
+        body = (
+            f"agent {event.agent_id} took over from {event.previous_agent_id or '?'} "
+            f"at epoch {event.epoch} ({event.reason or 'resumed'})"
         )
     elif isinstance(event, CallerTurnEvent):
         body = repr(event.text)

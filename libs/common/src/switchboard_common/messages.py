@@ -45,6 +45,11 @@ class CallOffer(BusMessage):
     to_number: str = ""
     account_sid: str = ""
     offered_at: datetime = Field(default_factory=utc_now)
+    #: The call is already streaming and its agent was lost: the taker carries it on from the
+    #: call's events instead of greeting (see docs/resilience.md).
+    resume: bool = False
+    #: The ownership epoch the taker will hold the call at (see :mod:`.call_lease`).
+    epoch: int = Field(1, ge=1)
 
 
 class CallOfferReply(BusMessage):

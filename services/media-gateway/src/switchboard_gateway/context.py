@@ -21,6 +21,7 @@ from switchboard_common.lifecycle import wait_until_idle
 from switchboard_common.messages import AgentHeartbeat, EndReason
 
 from .calls.dispatch import Dispatcher
+from .calls.handover import move_call
 from .calls.liveness import AgentLiveness
 from .calls.records import CallRecords
 from .settings import GatewaySettings
@@ -50,6 +51,8 @@ class GatewayContext:
     #: Each agent's latest heartbeat and when it came (monotonic): the console's health page.
     agent_beats: dict[str, tuple[AgentHeartbeat, float]] = field(default_factory=dict)
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
+    _moving: set[str] = field(default_factory=set)
+    _moves: set[asyncio.Task[None]] = field(default_factory=set)
 
     async def start(self) -> None:
         await self.nc.subscribe(subjects.AGENT_HEARTBEATS, cb=self._on_heartbeat)
@@ -74,7 +77,7 @@ class GatewayContext:
         self.accepting = False
         for session in list(self.sessions.values()):
             await session.end(EndReason.GATEWAY_SHUTDOWN)
-        for task in self._tasks:
+        for task in [*self._tasks, *self._moves]:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
@@ -89,8 +92,9 @@ class GatewayContext:
         self.agent_beats[beat.agent_id] = (beat, time.monotonic())
 
     async def _watch_agents(self) -> None:
-        """End the calls of agents that stopped beating; the caller hears an apology (the TwiML
-        after <Connect>) instead of silence."""
+        """Move the calls of agents that stopped beating to another agent; a call no agent
+        can take ends, and the caller hears an apology (the TwiML after <Connect>) instead of
+        silence. Each call is moved in its own task, so one slow move delays no other."""
         while True:
             await asyncio.sleep(0.25)
             lost = [
@@ -101,9 +105,21 @@ class GatewayContext:
             if not lost or not await self._hearing_the_bus():
                 continue
             for session in lost:
+                if session.call_id in self._moving:
+                    continue
                 if session.agent_id and not self.liveness.alive(session.agent_id):
                     log.warning("call %s: agent %s lost", session.call_id, session.agent_id)
-                    await session.end(EndReason.AGENT_LOST)
+                    self._moving.add(session.call_id)
+                    task = asyncio.create_task(self._move(session), name="move-call")
+                    self._moves.add(task)
+                    task.add_done_callback(self._moves.discard)
+
+    async def _move(self, session: MediaStreamSession) -> None:
+        try:
+            if not await move_call(session, self):
+                await session.end(EndReason.AGENT_LOST)
+        finally:
+            self._moving.discard(session.call_id)
 
     async def _hearing_the_bus(self) -> bool:
         """Whether a round trip to our server works now, before silence is held against an
