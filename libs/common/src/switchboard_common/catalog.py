@@ -39,6 +39,7 @@ from .messages import (
     CallRecord,
     CallStarted,
     ClearPlayback,
+    ConsoleLogin,
     HangUp,
     PlaybackIdle,
     PlaybackPosition,
@@ -365,7 +366,7 @@ CHANNELS: tuple[Channel, ...] = (
         id="knowledgeQuery",
         template=subjects.KNOWLEDGE_QUERY,
         summary="Search a business's knowledge by meaning.",
-        publishers=_services(AGENT, ADMIN),
+        publishers=_services(AGENT, GATEWAY, ADMIN),  # gateway: the console's "try a question"
         subscribers=_services(KNOWLEDGE),
         requests=(
             Request(
@@ -446,6 +447,16 @@ KV_BUCKETS: tuple[KeyValueBucket, ...] = (
         value_description="The owning business id, as plain text.",
         writers=_BUSINESS_USERS,
         readers=_BUSINESS_USERS,
+    ),
+    KeyValueBucket(
+        name=subjects.CONSOLE_LOGINS_BUCKET,
+        summary="Who may sign in to the web console (served by the gateway), and to what.",
+        key="The login name.",
+        value=ConsoleLogin,
+        value_description="The login (JSON): its business, or none for a platform admin, and "
+        "a scrypt hash of its password.",
+        writers=_services(GATEWAY),
+        readers=_services(GATEWAY),
     ),
 )
 

@@ -281,6 +281,7 @@ class CallEventPublisher:
         interrupted: bool = False,
         played_ms: int | None = None,
         produced_ms: int = 0,
+        latency_ms: float | None = None,
     ) -> AgentTurnEvent | None:
         return self._emit(
             AgentTurnEvent,
@@ -289,6 +290,7 @@ class CallEventPublisher:
             interrupted=interrupted,
             played_ms=None if played_ms is None else max(0, played_ms),
             produced_ms=max(0, produced_ms),
+            latency_ms=None if latency_ms is None else round(max(0.0, latency_ms), 1),
         )
 
     def tool_called(

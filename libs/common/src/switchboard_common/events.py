@@ -148,6 +148,12 @@ class AgentTurnEvent(CallEventBase):
         default=None, ge=0, description="Audio of this reply the caller heard; null = unknown."
     )
     produced_ms: int = Field(default=0, ge=0, description="Audio of this reply the model made.")
+    latency_ms: float | None = Field(
+        default=None,
+        ge=0,
+        description="From the end of the caller's speech to this reply's first audio; null "
+        "when the reply did not answer speech (the greeting, an answer to a key or a tool).",
+    )
 
 
 class ToolCalledEvent(CallEventBase):

@@ -13,7 +13,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
-from .ids import BusinessId, CallId, ProcessId
+from .ids import TOKEN_PATTERN, BusinessId, CallId, ProcessId
 
 
 def utc_now() -> datetime:
@@ -276,3 +276,18 @@ class CallRecord(BusMessage):
     started_at: datetime = Field(default_factory=utc_now)
     ended_reason: EndReason | None = None
     transfer_to: str | None = None
+
+
+# --- the web console's sign-ins (JetStream KV, key = login name) ---------------------------
+
+
+class ConsoleLogin(BusMessage):
+    """One person's way into the web console. ``business_id`` None is a platform admin (every
+    business); otherwise the login sees that business alone. Only a hash of the password is
+    kept: ``scrypt$<n>$<r>$<p>$<salt hex>$<hash hex>``."""
+
+    type: Literal["console.login"] = "console.login"
+    login: str = Field(pattern=TOKEN_PATTERN)
+    business_id: BusinessId | None = None
+    password_hash: str
+    created_at: datetime = Field(default_factory=utc_now)

@@ -49,6 +49,9 @@ BUSINESSES_BUCKET = "sb_businesses"
 #: JetStream key-value bucket of phone-number claims: key = the E.164 digits (no "+"), value =
 #: the owning business id. Created atomically, so a number has at most one business.
 BUSINESS_NUMBERS_BUCKET = "sb_business_numbers"
+#: JetStream key-value bucket of the web console's sign-ins: key = login name, value = the
+#: ``ConsoleLogin`` JSON (a password hash, never the password).
+CONSOLE_LOGINS_BUCKET = "sb_console_logins"
 
 
 #: Templates of the per-id subjects; ``{name}`` is one subject token (see :func:`render`).

@@ -126,6 +126,9 @@ class CallSession:
         )
         self._background: set[asyncio.Task[None]] = set()
         self._speech_stopped_at: float | None = None
+        #: Turn latency (ms) of each reply that answered the caller's speech, by item id,
+        #: until its agent_turn event carries it.
+        self._turn_latency_ms: dict[str, float] = {}
         self._speech_started_at: float | None = None
         #: The call's span, and the open turn's (end of caller speech to first agent audio).
         self._span: Span = trace.INVALID_SPAN
@@ -431,7 +434,9 @@ class CallSession:
             metrics.FRAMES_DROPPED.labels("interrupted").inc()
             return
         if self._speech_stopped_at is not None:
-            metrics.TURN_LATENCY.observe(time.perf_counter() - self._speech_stopped_at)
+            latency_s = time.perf_counter() - self._speech_stopped_at
+            metrics.TURN_LATENCY.observe(latency_s)
+            self._turn_latency_ms[delta.item_id] = latency_s * 1000.0
             self._speech_stopped_at = None
             self._end_turn_span()
         self._last_activity = time.monotonic()
@@ -499,6 +504,7 @@ class CallSession:
             interrupted=interrupted,
             played_ms=played_ms,
             produced_ms=produced_ms,
+            latency_ms=self._turn_latency_ms.pop(item_id, None),
         )
 
     def _count_usage(self, usage: RealtimeResponseUsage | None) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -48,6 +49,8 @@ class GatewayContext:
     call_control: TwilioCallControl | None = None
     sessions: dict[str, MediaStreamSession] = field(default_factory=dict)
     accepting: bool = True
+    #: Each agent's latest heartbeat and when it came (monotonic): the console's health page.
+    agent_beats: dict[str, tuple[AgentHeartbeat, float]] = field(default_factory=dict)
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
     _moving: set[str] = field(default_factory=set)
     _moves: set[asyncio.Task[None]] = field(default_factory=set)
@@ -93,6 +96,7 @@ class GatewayContext:
             log.warning("unreadable heartbeat on %s", msg.subject)
             return
         self.liveness.beat(beat.agent_id, beat.interval_s)
+        self.agent_beats[beat.agent_id] = (beat, time.monotonic())
 
     async def _on_reconnect(self, msg: Msg) -> None:
         try:

@@ -61,3 +61,12 @@ class CallRecords:
         except Exception:
             return None
         return CallRecord.model_validate_json(entry.value) if entry.value else None
+
+    async def live(self) -> list[CallRecord]:
+        """Every call record still in the bucket (the console's live calls), oldest first."""
+        try:
+            keys = await self._kv.keys()
+        except Exception:  # nats-py raises NoKeysError on an empty bucket
+            return []
+        found = [await self.get(key) for key in keys]
+        return sorted((r for r in found if r is not None), key=lambda r: r.started_at)
