@@ -27,7 +27,14 @@ ERROR_CODE_HEADER = "Nats-Service-Error-Code"
 #: Largest text accepted over the bus; bigger documents go through the HTTP API.
 MAX_BUS_DOCUMENT_BYTES = 512 * 1024
 
-ContentType = Literal["text/plain", "text/markdown", "text/html", "application/pdf"]
+DOCX_CONTENT_TYPE = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
+ContentType = Literal[
+    "text/plain",
+    "text/markdown",
+    "text/html",
+    "application/pdf",
+    "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+]
 DocumentId = str
 
 
