@@ -138,7 +138,8 @@ async def test_a_large_upload_is_a_job_with_progress(api: httpx.AsyncClient) -> 
 @pytest.mark.parametrize(
     ("name", "data", "status"),
     [
-        ("notes.docx", b"PK\x03\x04", 415),
+        ("notes.odt", b"PK\x03\x04", 415),
+        ("broken.docx", b"PK\x03\x04", 400),
         ("broken.pdf", b"%PDF-1.4 not really", 400),
         ("empty.md", b"   \n", 400),
     ],

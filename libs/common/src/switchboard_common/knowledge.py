@@ -113,6 +113,11 @@ class IngestReply(BusMessage):
     document: DocumentInfo
     unchanged: bool = Field(description="Same content hash as stored: nothing was re-indexed.")
     replaced_chunks: int = Field(description="Chunks of the previous version removed.")
+    truncated_chunks: int = Field(
+        0,
+        description="Chunks longer than the embedder's window, whose tail was not embedded "
+        "(0 when chunks are sized with the embedder's tokenizer, as they are by default).",
+    )
 
 
 class DeleteRequest(BusMessage):
