@@ -17,7 +17,7 @@ from .ids import BusinessId
 from .messages import BusMessage, utc_now
 
 SERVICE_NAME = "knowledge"
-SERVICE_VERSION = "0.1.0"
+SERVICE_VERSION = "0.2.0"
 #: Queue group the endpoints share, so replicas split the load.
 QUEUE_GROUP = "knowledge"
 
@@ -47,7 +47,9 @@ class KnowledgeErrorCode(StrEnum):
 
 
 class KnowledgeHit(BaseModel):
-    """One ranked chunk. ``score`` is higher-is-better, in [0, 1] for cosine similarity."""
+    """One ranked chunk: ``source`` is the document's name or title and ``heading`` its
+    section path ("Menu > Desserts"). ``score`` is higher-is-better, absolute (comparable
+    across queries) on the embedded backend."""
 
     model_config = ConfigDict(frozen=True)
 
@@ -70,8 +72,21 @@ class KnowledgeQuery(BusMessage):
 
 
 class KnowledgeQueryReply(BusMessage):
+    """The hits that pass the relevance threshold, best first. ``no_answer`` is true when none
+    does: the business's documents do not cover the question (an answer in itself)."""
+
     type: Literal["knowledge.query.reply"] = "knowledge.query.reply"
     hits: list[KnowledgeHit]
+    no_answer: bool = Field(
+        False,
+        description="Nothing in the business's documents is relevant enough to answer "
+        "(since 0.2.0; hits is then empty).",
+    )
+    relevance_threshold: float | None = Field(
+        None,
+        description="The score a hit needed to pass (calibrated per embedder and backend); "
+        "null when no threshold applies and every hit is returned.",
+    )
     embed_ms: float = Field(description="Time spent embedding the query.")
     search_ms: float = Field(description="Time spent in the vector backend.")
 

@@ -21,6 +21,7 @@ from .bus import KnowledgeBus
 from .embeddings import make_embedder
 from .embeddings.local import WordPieceCounter
 from .jobs import JobStore
+from .relevance import calibrated_threshold
 from .service import KnowledgeService
 from .settings import KnowledgeSettings
 
@@ -64,6 +65,9 @@ async def serve(settings: KnowledgeSettings) -> None:
             settings.chunk_max_tokens,
             settings.chunk_overlap_tokens,
             WordPieceCounter() if settings.embedder == "local" else None,
+            settings.relevance_threshold
+            if settings.relevance_threshold is not None
+            else calibrated_threshold(embedder.name, backend.name),
         )
         bus = KnowledgeBus(nc, service, settings.max_concurrent_requests)
         await bus.start()

@@ -78,9 +78,13 @@ class KnowledgeService:
         chunk_max_tokens: int = 200,
         chunk_overlap_tokens: int = 40,
         token_counter: TokenCounter | None = None,
+        relevance_threshold: float | None = None,
     ) -> None:
         """``token_counter`` counts tokens as the embedder does (with its ``window``): chunks
-        are then sized to it exactly, and any that would still be truncated are counted."""
+        are then sized to it exactly, and any that would still be truncated are counted.
+        ``relevance_threshold``: hits scoring below it are not answers; when none passes, the
+        reply says ``no_answer`` (None: every hit passes, no judgement is made)."""
+        self.relevance_threshold = relevance_threshold
         self.backend = backend
         self.embedder = embedder
         self._directory = directory
@@ -109,8 +113,12 @@ class KnowledgeService:
         except BackendUnavailable as exc:
             raise Unavailable(f"vector backend unavailable: {exc}") from exc
         done = time.perf_counter()
+        threshold = self.relevance_threshold
+        passing = [c for c in found if threshold is None or c.score >= threshold]
         return KnowledgeQueryReply(
-            hits=[_hit(c) for c in found],
+            hits=[_hit(c) for c in passing],
+            no_answer=not passing,
+            relevance_threshold=threshold,
             embed_ms=(embedded - started) * 1000.0,
             search_ms=(done - embedded) * 1000.0,
         )
