@@ -104,12 +104,14 @@ def test_html_drops_chrome_and_table_of_contents_keeps_tables_readable() -> None
       <h2 id="returns">Returns</h2>
       <ol><li>Bring the receipt.</li><li>Keep the box.</li></ol>
       <aside>Related: gift cards</aside>
+      <section class="menu"><h2 class="entry-header">Menu</h2><p>Soup of the day</p></section>
     </main>
     <footer>Copyright Acme</footer></body></html>"""
     sections = extract_sections("text/html", html)
     assert [s.heading for s in sections] == [
         "Help centre > Opening hours",
         "Help centre > Returns",
+        "Help centre > Menu",  # a class named "menu" is not page chrome
     ]
     assert sections[0].text == "Day: Monday; Open: 9-5\nDay: Sunday; Open: closed"
     assert sections[1].text == "1. Bring the receipt.\n2. Keep the box."

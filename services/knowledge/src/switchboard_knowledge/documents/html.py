@@ -28,9 +28,12 @@ DROPPED = frozenset({
 })  # fmt: skip
 DROPPED_ROLES = frozenset({"navigation", "banner", "contentinfo", "complementary", "search"})
 #: Class or id words of page chrome (matched as whole words of the attribute).
+#: Not "menu" or "header" alone: a restaurant's menu is content, and "entry-header" holds an
+#: article's title.
 _CHROME = re.compile(
-    r"(^|[\s_-])(nav|navbar|menu|breadcrumbs?|toc|table-of-contents|sidebar|site-header|"
-    r"site-footer|footer|header|cookie|cookies|skip-link|share|social|pagination)($|[\s_-])",
+    r"(^|\s)(nav|navbar|navigation|main-menu|site-menu|breadcrumbs?|toc|table-of-contents|"
+    r"sidebar|site-header|masthead|site-footer|footer|cookie-banner|cookies?|skip-link|"
+    r"share|social|pagination)($|\s)",
     re.I,
 )
 
