@@ -5,12 +5,13 @@ SHELL := /bin/bash
 UV := $(shell command -v uv 2>/dev/null || echo "python3 -m uv")
 RUN := $(UV) run --frozen
 
-.PHONY: help install lint typecheck unit integration test demo bench up docs clean
+.PHONY: help install lint typecheck unit integration test demo bench eval up docs clean
 
 help:
 	@echo "make demo   - one simulated phone call through every service (no API keys)"
 	@echo "make test   - lint, types, unit and integration tests (what CI runs)"
 	@echo "make bench  - benchmark figures (latency percentiles, CPU and memory per call)"
+	@echo "make eval   - knowledge retrieval quality per upload format (dev and test splits)"
 	@echo "make up     - the stack in the foreground for real Twilio/OpenAI use"
 	@echo "make docs   - regenerate docs/asyncapi.yaml and docs/openapi/*.json from the code"
 
@@ -46,6 +47,9 @@ demo: install
 
 bench: install
 	$(RUN) python -m bench
+
+eval: install
+	$(RUN) python -m bench.knowledge_eval
 
 up: install
 	$(RUN) python -m switchboard_sim.up
