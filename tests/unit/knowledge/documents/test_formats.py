@@ -174,3 +174,33 @@ def test_docx_headings_lists_and_tables() -> None:
         ("Acme Manual > Setup", "Plug the unit in.\n\n- Press power\n- Wait for the light"),
         ("Acme Manual > Specifications", "Weight: 2 kg; Colour: red"),
     ]
+
+
+def test_pdf_headings_from_the_outline_when_fonts_do_not_tell() -> None:
+    pdf = FPDF()
+    pdf.add_page()
+    pdf.set_font("Helvetica", "", 11)  # headings in the body font: only the outline knows
+    for title in ("Delivery", "Payment"):
+        pdf.start_section(title)
+        pdf.multi_cell(0, 6, title, new_x="LMARGIN", new_y="NEXT")
+        pdf.ln(4)
+        pdf.multi_cell(0, 6, f"All about {title.lower()}. " + LOREM, new_x="LMARGIN", new_y="NEXT")
+        pdf.ln(4)
+    sections = extract_sections("application/pdf", bytes(pdf.output()))
+    assert [s.heading for s in sections] == ["Delivery", "Payment"]
+    assert sections[1].text.startswith("All about payment.")
+
+
+def test_pdf_columns_are_read_one_after_the_other() -> None:
+    pdf = FPDF()
+    pdf.add_page()
+    pdf.set_font("Helvetica", "", 10)
+    left = "Left column: bring your receipt to any store within thirty days. " * 4
+    right = "Right column: refunds reach your card within five business days. " * 4
+    pdf.set_xy(10, 20)
+    pdf.multi_cell(90, 5, left.strip())
+    pdf.set_xy(110, 20)
+    pdf.multi_cell(90, 5, right.strip())
+    text = extract_sections("application/pdf", bytes(pdf.output()))[0].text
+    paragraphs = text.split("\n\n")
+    assert paragraphs == [left.strip(), right.strip()]

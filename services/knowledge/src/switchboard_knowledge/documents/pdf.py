@@ -58,7 +58,8 @@ def _lines(data: bytes) -> tuple[list[_Line], int]:
     for page_number, page in enumerate(extract_pages(io.BytesIO(data), laparams=params)):
         pages += 1
         height = float(page.height) or 1.0
-        boxes = sorted((b for b in page if isinstance(b, LTTextBox)), key=lambda b: (-b.y1, b.x0))
+        # pdfminer's own reading order (boxes_flow): columns are read one after the other.
+        boxes = [b for b in page if isinstance(b, LTTextBox)]
         for box in boxes:
             for line in box:
                 if not isinstance(line, LTTextLine):
@@ -151,7 +152,10 @@ def parse_pdf(data: bytes) -> list[Section]:
         raise DocumentError(f"the PDF cannot be read: {exc}") from exc
     running = _running(lines, pages)
     body = [line for i, line in enumerate(lines) if i not in running]
-    headings = _Headings(body, _outline_levels(data))
+    outline = _outline_levels(data)
+    if len(outline.keys() & {_key(line.text) for line in body}) < len(outline) / 2:
+        outline = {}  # an outline whose titles are not on the pages: fonts tell better
+    headings = _Headings(body, outline)
     usual_gap = _line_gap(body)
     builder = SectionBuilder()
     paragraph: list[str] = []
