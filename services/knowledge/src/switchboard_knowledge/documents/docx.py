@@ -15,8 +15,14 @@ from .model import DocumentError, Section
 _HEADING_STYLE = re.compile(r"^heading\s*(\d)$", re.I)
 
 
-def _heading_level(paragraph: Any) -> int | None:
-    name = (paragraph.style.name if paragraph.style is not None else "") or ""
+def _style_name(paragraph: Any, names: dict[str, str]) -> str:
+    """The paragraph's style name, from its style id (python-docx's ``paragraph.style`` scans
+    every style for the default on each call: seconds for a long document)."""
+    style_id = paragraph._p.style
+    return names.get(style_id, "") if style_id else ""
+
+
+def _heading_level(name: str) -> int | None:
     if name.lower() == "title":
         return 1
     match = _HEADING_STYLE.match(name)
@@ -25,10 +31,9 @@ def _heading_level(paragraph: Any) -> int | None:
     return None
 
 
-def _is_list(paragraph: Any) -> bool:
-    name = ((paragraph.style.name if paragraph.style is not None else "") or "").lower()
+def _is_list(paragraph: Any, name: str) -> bool:
     properties = paragraph._p.pPr
-    return "list" in name or (properties is not None and properties.numPr is not None)
+    return "list" in name.lower() or (properties is not None and properties.numPr is not None)
 
 
 def _table_lines(table: Any) -> list[str]:
@@ -59,6 +64,7 @@ def parse_docx(data: bytes) -> list[Section]:
         document = Document(io.BytesIO(data))
     except (zipfile.BadZipFile, KeyError, ValueError) as exc:
         raise DocumentError(f"the DOCX cannot be read: {exc}") from exc
+    names = {style.style_id: style.name or "" for style in document.styles}
     builder = SectionBuilder()
     items: list[str] = []
 
@@ -77,11 +83,12 @@ def parse_docx(data: bytes) -> list[Section]:
         text = " ".join(block.text.split())
         if not text:
             continue
-        level = _heading_level(block)
+        style = _style_name(block, names)
+        level = _heading_level(style)
         if level is not None:
             end_list()
             builder.add_heading(level, text)
-        elif _is_list(block):
+        elif _is_list(block, style):
             items.append(f"- {text}")
         else:
             end_list()
