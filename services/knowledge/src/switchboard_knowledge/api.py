@@ -77,7 +77,7 @@ def create_api(
         source = file.filename or "upload"
         kind = content_type or _guess_type(source, file.content_type)
         if kind is None:
-            raise HTTPException(415, "send text/plain, text/markdown, text/html or a PDF")
+            raise HTTPException(415, "send text/plain, text/markdown, text/html, a PDF or a DOCX")
 
         async def ingest(job: Job | None = None) -> IngestReply:
             return await service.ingest(
