@@ -62,7 +62,9 @@ def create_api(
             200: {"description": "Indexed"},
             202: {"description": "Large upload: a job to poll at /jobs/{job_id}"},
             **business_problems,
-            **problems(413, 415, s415="Not text, Markdown, HTML or PDF (by type or file name)"),
+            **problems(
+                413, 415, s415="Not text, Markdown, HTML, PDF or DOCX (by type or file name)"
+            ),
         },
     )
     async def upload(
