@@ -14,7 +14,7 @@ import pytest
 
 from switchboard_knowledge.backends.base import ChunkRecord, DocumentRecord, Vector
 from switchboard_knowledge.backends.embedded import EmbeddedBackend
-from switchboard_knowledge.backends.embedded_search import BM25_HALF, fuse, normalise
+from switchboard_knowledge.backends.embedded_search import BM25_HALF, fuse
 from switchboard_knowledge.backends.embedded_store import INDEX_FILE
 
 DIMS = 16
@@ -174,8 +174,6 @@ async def test_hybrid_rank_a_word_match_up(backend: EmbeddedBackend) -> None:
 
 
 def test_fusion_keeps_absolute_scores() -> None:
-    assert normalise({1: 0.2, 2: 0.6, 3: 0.4}) == pytest.approx({1: 0.0, 2: 1.0, 3: 0.5})
-    assert normalise({1: 0.3}) == {1: 1.0}
     fused = fuse({1: 0.9, 2: 0.5}, {2: BM25_HALF}, alpha=0.75)
     assert fused == pytest.approx({1: 0.75 * 0.9, 2: 0.75 * 0.5 + 0.25 * 0.5})
     # Absolute: a weak best hit stays weak (no per-query stretch to the top of the scale).

@@ -178,15 +178,6 @@ class Searcher:
         return [sql.chunk_from_row(by_key[k], scores[k]) for k in keys if k in by_key]
 
 
-def normalise(scores: Scores) -> Scores:
-    """Min-max to [0, 1]; all-equal scores count as the best (1)."""
-    if not scores:
-        return {}
-    low, high = min(scores.values()), max(scores.values())
-    span = high - low
-    return {k: (s - low) / span if span > 0 else 1.0 for k, s in scores.items()}
-
-
 def saturate(bm25: float) -> float:
     """BM25 onto [0, 1) by a fixed curve: the same match scores the same in any query."""
     bm25 = max(bm25, 0.0)
