@@ -204,3 +204,22 @@ def test_pdf_columns_are_read_one_after_the_other() -> None:
     text = extract_sections("application/pdf", bytes(pdf.output()))[0].text
     paragraphs = text.split("\n\n")
     assert paragraphs == [left.strip(), right.strip()]
+
+
+def test_pdf_heading_wrapped_over_two_lines_stays_one_heading() -> None:
+    pdf = FPDF()
+    pdf.add_page()
+    pdf.set_font("Helvetica", "B", 20)
+    pdf.multi_cell(
+        60, 9, "Returning a damaged or faulty item", align="L", new_x="LMARGIN", new_y="NEXT"
+    )
+    pdf.ln(3)
+    pdf.set_font("Helvetica", "", 11)
+    pdf.multi_cell(0, 6, LOREM, new_x="LMARGIN", new_y="NEXT")
+    pdf.ln(3)
+    pdf.set_font("Helvetica", "B", 20)
+    pdf.multi_cell(0, 9, "Exchanges", new_x="LMARGIN", new_y="NEXT")
+    pdf.set_font("Helvetica", "", 11)
+    pdf.multi_cell(0, 6, "Exchanges are free.", new_x="LMARGIN", new_y="NEXT")
+    sections = extract_sections("application/pdf", bytes(pdf.output()))
+    assert [s.heading for s in sections] == ["Returning a damaged or faulty item", "Exchanges"]

@@ -160,8 +160,13 @@ def parse_pdf(data: bytes) -> list[Section]:
     builder = SectionBuilder()
     paragraph: list[str] = []
     previous: _Line | None = None
+    heading: tuple[int, list[_Line]] | None = None  # a heading, maybe wrapped over lines
 
     def flush() -> None:
+        nonlocal heading
+        if heading is not None:
+            builder.add_heading(heading[0], " ".join(h.text for h in heading[1]))
+            heading = None
         if paragraph:
             builder.add_paragraph(join_lines(paragraph))
             paragraph.clear()
@@ -169,10 +174,23 @@ def parse_pdf(data: bytes) -> list[Section]:
     for line in body:
         level = headings.level(line)
         if level is not None:
-            flush()
-            builder.add_heading(level, line.text)
+            last = heading[1][-1] if heading is not None else None
+            wrapped = (
+                heading is not None
+                and last is not None
+                and heading[0] == level
+                and last.page == line.page
+                and 0 <= line.y_top - last.y_bottom <= line.size * 0.8
+            )
+            if wrapped and heading is not None:
+                heading[1].append(line)
+            else:
+                flush()
+                heading = (level, [line])
             previous = None
             continue
+        if heading is not None:
+            flush()
         if previous is not None and paragraph:
             if line.page != previous.page:
                 # A paragraph cut by a page break goes on: no sentence end, lowercase after.
