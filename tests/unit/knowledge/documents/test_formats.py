@@ -133,6 +133,11 @@ six on weekdays.
 
 Closed on public holidays.
 
+Steps:
+
+1. Bring the receipt and
+   the box.
+
 Delivery
 --------
 
@@ -144,7 +149,10 @@ Orders ship in two days:
     assert [(s.heading, s.text) for s in sections] == [
         ("Acme Store Guide", "Welcome to the store. We sell hardware and garden tools."),
         ("1. Opening hours", "We open at nine and close at six on weekdays."),
-        ("1. Opening hours > 1.1 Holidays", "Closed on public holidays."),
+        (
+            "1. Opening hours > 1.1 Holidays",
+            "Closed on public holidays.\n\nSteps:\n\n1. Bring the receipt and the box.",
+        ),
         (
             "1. Opening hours > Delivery",
             "Orders ship in two days:\n- within the city, free\n- elsewhere, five dollars",

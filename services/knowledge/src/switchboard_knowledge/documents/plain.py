@@ -71,8 +71,10 @@ def parse_plain(text: str) -> list[Section]:
                 continue
             first = lines[0].strip()
             numbered = heading_number_level(first)
-            starts_list = len(lines) > 1 and _LIST_ITEM.match(lines[1]) is not None
-            if numbered is not None and not starts_list:
+            # Not a heading: the first item of a list, or an item wrapped onto a second line.
+            follows = lines[1].strip() if len(lines) > 1 else ""
+            in_list = _LIST_ITEM.match(follows) is not None or follows[:1].islower()
+            if numbered is not None and not in_list:
                 builder.add_heading(numbered, first)
                 lines = lines[1:]
                 continue
