@@ -197,6 +197,21 @@ def table(results: dict[str, dict[str, Any]], split: str) -> str:
     return "\n".join(lines)
 
 
+def group_table(results: dict[str, dict[str, Any]], split: str) -> str:
+    lines = [
+        f"**{split}, per group** | group | n | r@1 | r@3 | r@5 | MRR |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for kind, summary in results.items():
+        for group in GROUPS[:3]:
+            row = summary[group]
+            lines.append(
+                f"| {kind} | {group} | {row['n']} | {row['recall@1']:.2f} | "
+                f"{row['recall@3']:.2f} | {row['recall@5']:.2f} | {row['mrr']:.2f} |"
+            )
+    return "\n".join(lines)
+
+
 async def evaluate(
     formats: list[str],
     alpha: float = ALPHA,
@@ -234,6 +249,8 @@ def main() -> None:
     (args.out / "knowledge.json").write_text(json.dumps(results, indent=2))
     for split in ("dev", "test"):
         print(table(results[split], split))
+        print()
+        print(group_table(results[split], split))
         print()
 
 
