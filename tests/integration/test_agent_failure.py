@@ -13,6 +13,8 @@ import pytest
 from nats.aio.client import Client
 
 from switchboard_common import subjects
+from switchboard_common.event_stream import by_type
+from switchboard_common.events import CallEndedEvent, CallerTurnEvent
 from switchboard_common.messages import CallRecord, CallState, ToolCallEvent
 from switchboard_gateway.twilio.twiml import AGENT_LOST_SAY
 from switchboard_sim.call import (
@@ -26,6 +28,7 @@ from switchboard_sim.call import (
 from switchboard_sim.call.twiml import ConnectStream
 from switchboard_sim.stack import Child, LocalStack
 
+from .call_probes import events_to_the_end
 from .conftest import REALTIME_SCRIPT, SCENARIO, RunningStack
 
 pytestmark = pytest.mark.timeout(120)
@@ -82,6 +85,13 @@ async def test_killed_agent_ends_its_call_and_spares_the_other(
 
     ended = await _record_when(nc, first_config.call_sid, CallState.ENDED)
     assert ended.ended_reason == "agent_lost"
+    # The other agent was busy, so nobody could take the call over: the gateway wrote the
+    # end of its story, once, numbered after the dead agent's last event.
+    events = await events_to_the_end(system.stack.nats_url, first_config.call_sid)
+    assert [e.seq for e in events] == list(range(1, len(events) + 1))
+    (call_ended,) = by_type(events, CallEndedEvent)
+    assert call_ended.reason == "agent_lost" and call_ended is events[-1]
+    assert call_ended.caller_turns == len(by_type(events, CallerTurnEvent))
     lost = await first
     assert lost.closed_by == "gateway"
     assert lost.close_code == 1011

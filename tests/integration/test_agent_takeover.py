@@ -5,6 +5,8 @@ short pause, not an apology (issue 11, item 1)."""
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
 import time
 from collections.abc import AsyncIterator
 
@@ -153,3 +155,79 @@ async def test_a_killed_agent_s_call_moves_to_a_free_agent_with_its_conversation
         "agent-second",
         2,
     )
+
+
+async def test_a_frozen_agent_s_call_moves_and_the_agent_lets_go_when_it_wakes(
+    system: RunningStack,
+) -> None:
+    """SIGSTOP (a hung process, a stalled VM) looks like death from outside: the call moves.
+    When the old agent runs again it still thinks it owns the call; nothing it sends reaches
+    the caller any more (the call's subjects moved with the epoch), and it finds out from the
+    record that it lost the call and lets go, writing nothing more of the call's story."""
+    scenario = scenario_dict(
+        [
+            {"say": "Hi, what are your opening hours?", "wav": "turn1_opening_hours.wav"},
+            {"say": "Could you take a message?", "wav": "turn2_message.wav"},
+            {"hangup": True, "after": "agent_done"},
+        ],
+        quiet_ms=int(MAX_SILENCE_S * 1000) + 2500,
+    )
+    config = system.call_config(record=True)
+    caller = CallSimulator(config)
+    call = asyncio.create_task(caller.run(Scenario.from_dict(scenario, base_dir=SAMPLES)))
+    stack = system.stack
+    await _owner(stack.nats_url, config.call_sid)
+    frozen = next(c for c in stack.children if c.name == "agent-first")
+    await stack.start_agent("agent-second")
+
+    async with httpx.AsyncClient() as http:
+        first_session = await session_answering(http, stack.realtime_url, 4, into_ms=500)
+        os.kill(frozen.pid, signal.SIGSTOP)
+        stopped_at = time.monotonic()
+        try:
+            moved = await _record_at_epoch(stack.nats_url, config.call_sid, 2)
+        finally:
+            os.kill(frozen.pid, signal.SIGCONT)
+        assert moved.agent_id == "agent-second"
+        result = await call
+        # The woken agent closes its own Realtime session once it has let go (bounded).
+        async with asyncio.timeout(10):
+            while True:
+                sessions = (await http.get(f"{stack.realtime_url}/_sim/sessions")).json()
+                old = next(s for s in sessions if s["id"] == first_session)
+                if not old["connected"]:
+                    break
+                await asyncio.sleep(0.1)
+
+    assert result.ok, result.summary()
+    assert result.recording is not None
+    silence = longest_quiet_around(result.recording, stopped_at - caller.clock.t0)
+    print(f"caller silence around the agent's freeze: {silence:.2f} s")
+    assert silence <= MAX_SILENCE_S
+    events = await events_to_the_end(stack.nats_url, result.call_sid)
+    assert [e.seq for e in events] == list(range(1, len(events) + 1))
+    (ended,) = by_type(events, CallEndedEvent)
+    assert ended.reason == "caller_hung_up" and ended is events[-1]
+    resumed = by_type(events, CallResumedEvent)
+    assert [r.agent_id for r in resumed] == ["agent-second"]
+    assert frozen.running, "the old agent lets go of the call, it does not die"
+
+
+async def _record_at_epoch(nats_url: str, call_id: str, epoch: int) -> CallRecord:
+    """The call's record once an agent owns it at ``epoch`` (watched, bounded)."""
+    nc = await nats.connect(nats_url)
+    try:
+        kv = await nc.jetstream().key_value(subjects.CALLS_BUCKET)
+        watcher = await kv.watch(call_id)
+        try:
+            async with asyncio.timeout(10):
+                async for entry in watcher:
+                    if entry is not None and entry.value:
+                        record = CallRecord.model_validate_json(entry.value)
+                        if record.epoch == epoch and record.agent_id:
+                            return record
+        finally:
+            await watcher.stop()
+        raise AssertionError(f"the call never reached epoch {epoch}")
+    finally:
+        await nc.close()

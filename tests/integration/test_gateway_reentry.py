@@ -10,10 +10,13 @@ from collections.abc import AsyncIterator
 from typing import Literal
 
 import httpx
+import nats
 import pytest
 
+from switchboard_common import subjects
 from switchboard_common.event_stream import by_type
 from switchboard_common.events import CallEndedEvent, CallerTurnEvent, CallStartedEvent
+from switchboard_common.messages import CallRecord, CallState, EndReason
 from switchboard_sim.call import CallSimulator, Scenario
 from switchboard_sim.call.heard import longest_quiet_around
 from switchboard_sim.stack import Child, LocalStack
@@ -87,3 +90,57 @@ async def test_a_killed_gateway_s_call_comes_back_on_a_new_stream(
     (ended,) = by_type(events, CallEndedEvent)
     assert ended.reason == "caller_hung_up"
     assert ended.caller_turns == len(by_type(events, CallerTurnEvent)) == 2
+
+
+async def test_a_call_that_cannot_come_back_is_closed_with_gateway_lost() -> None:
+    """No callback from Twilio and no gateway able to redirect the call (no REST
+    credentials): the agent ends the call by itself, writes why, closes its record and frees
+    its Realtime session and slot within the media timeout."""
+    async with LocalStack() as stack:
+        await stack.start_nats()
+        await stack.start_realtime_sim(script=REALTIME_SCRIPT)
+        await stack.start_agent("agent-alone", AGENT_MEDIA_TIMEOUT_S="4")
+        gateway = await stack.start_gateway("gw-only")
+        system = RunningStack(stack, gateway)
+        scenario = scenario_dict(
+            [
+                {"say": "Hi, what are your opening hours?", "wav": "turn1_opening_hours.wav"},
+                {"hangup": True, "after": "agent_done"},
+            ]
+        )
+        config = system.call_config(stream_lost="wait", lost_wait_s=2.0)
+        call = asyncio.create_task(
+            CallSimulator(config).run(Scenario.from_dict(scenario, base_dir=SAMPLES))
+        )
+        async with httpx.AsyncClient() as http:
+            session = await session_answering(http, stack.realtime_url, 2, into_ms=500)
+            killed_at = time.monotonic()
+            await gateway.kill()
+            result = await call
+            async with asyncio.timeout(15):
+                while True:
+                    sessions = (await http.get(f"{stack.realtime_url}/_sim/sessions")).json()
+                    if not next(s for s in sessions if s["id"] == session)["connected"]:
+                        break
+                    await asyncio.sleep(0.1)
+            closed_after = time.monotonic() - killed_at
+
+        assert not result.ok and "nothing brought the call back" in " ".join(result.errors)
+        print(f"Realtime session closed {closed_after:.1f} s after the gateway died")
+        assert closed_after <= 10.0
+        events = await events_to_the_end(stack.nats_url, config.call_sid)
+        (ended,) = by_type(events, CallEndedEvent)
+        assert ended.reason == "gateway_lost" and ended is events[-1]
+        record = await _record(stack.nats_url, config.call_sid)
+        assert (record.state, record.ended_reason) == (CallState.ENDED, EndReason.GATEWAY_LOST)
+
+
+async def _record(nats_url: str, call_id: str) -> CallRecord:
+    nc = await nats.connect(nats_url)
+    try:
+        kv = await nc.jetstream().key_value(subjects.CALLS_BUCKET)
+        entry = await kv.get(call_id)
+        assert entry.value
+        return CallRecord.model_validate_json(entry.value)
+    finally:
+        await nc.close()

@@ -40,18 +40,26 @@ def matches(pattern: str, subject: str) -> bool:
 
 
 def subject_functions() -> dict[str, Callable[..., str]]:
-    """Every public function of subjects.py that builds a subject (all but ``render``)."""
+    """Every public function of subjects.py that builds a subject (all but ``render`` and
+    ``call_token``, which make tokens)."""
     found = {
         name: fn
         for name, fn in inspect.getmembers(subjects, inspect.isfunction)
-        if fn.__module__ == subjects.__name__ and not name.startswith("_") and name != "render"
+        if fn.__module__ == subjects.__name__
+        and not name.startswith("_")
+        and name not in ("render", "call_token")
     }
     assert found, "no subject functions found: has subjects.py moved?"
     return found
 
 
 def sample_tokens(fn: Callable[..., str]) -> dict[str, str]:
-    return {name: f"x-{name}" for name in inspect.signature(fn).parameters}
+    """A token per parameter that names one (those with defaults, e.g. an epoch, keep them)."""
+    return {
+        name: f"x-{name}"
+        for name, param in inspect.signature(fn).parameters.items()
+        if param.default is inspect.Parameter.empty
+    }
 
 
 def rendered(template: str, tokens: dict[str, str]) -> str | None:
@@ -219,3 +227,13 @@ def test_each_service_uses_only_subjects_the_catalog_gives_it(service: Service) 
             assert service in channel.publishers | channel.subscribers, (
                 f"{service} uses subjects.{name} but is not on channel {channel_id}"
             )
+
+
+def test_a_moved_call_s_live_subjects_name_its_epoch_and_stay_within_the_permissions() -> None:
+    call = "CA" + "1" * 32
+    assert subjects.agent_audio(call) == f"sb.call.{call}.audio.agent"
+    moved = [f(call, 3) for f in (subjects.caller_audio, subjects.agent_audio)]
+    moved += [f(call, 3) for f in (subjects.agent_control, subjects.gateway_control)]
+    assert all(f".{call}-e3." in subject for subject in moved)
+    for subject in moved:
+        assert any(matches(c.wildcard, subject) for c in CATALOG.channels), subject

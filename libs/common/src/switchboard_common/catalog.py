@@ -220,6 +220,12 @@ GATEWAY, AGENT, KNOWLEDGE, ADMIN, CONSUMER = (
 )
 
 CALL_ID = Parameter("call_id", "The call (Twilio's CallSid, or a simulator's id).")
+#: On a call's live subjects (audio and control) the token also says the ownership epoch.
+LIVE_CALL_ID = Parameter(
+    "call_id",
+    "The call (Twilio's CallSid, or a simulator's id); `<call_id>-e<epoch>` once the call "
+    "has moved to another agent (epoch 2, 3, …), so a lost agent's output reaches nobody.",
+)
 BUSINESS_ID = Parameter("business_id", "The business (tenant) the call belongs to.")
 AGENT_ID = Parameter("agent_id", "The agent process.")
 EVENT_TYPE = Parameter(
@@ -288,7 +294,7 @@ CHANNELS: tuple[Channel, ...] = (
         id="callerAudio",
         template=subjects.CALLER_AUDIO,
         summary="The caller's audio, gateway to the agent that owns the call.",
-        parameters=(CALL_ID,),
+        parameters=(LIVE_CALL_ID,),
         publishers=_services(GATEWAY),
         subscribers=_services(AGENT),
         audio=CALLER_AUDIO,
@@ -297,7 +303,7 @@ CHANNELS: tuple[Channel, ...] = (
         id="agentAudio",
         template=subjects.AGENT_AUDIO,
         summary="The agent's audio, agent to the gateway that holds the call's media stream.",
-        parameters=(CALL_ID,),
+        parameters=(LIVE_CALL_ID,),
         publishers=_services(AGENT),
         subscribers=_services(GATEWAY),
         audio=AGENT_AUDIO,
@@ -306,7 +312,7 @@ CHANNELS: tuple[Channel, ...] = (
         id="agentControl",
         template=subjects.AGENT_CONTROL,
         summary="Call lifecycle and caller events for the agent that owns the call.",
-        parameters=(CALL_ID,),
+        parameters=(LIVE_CALL_ID,),
         publishers=_services(GATEWAY),
         subscribers=_services(AGENT),
         messages=(CallStarted, CallerDtmf, PlaybackIdle, CallEnded),
@@ -315,7 +321,7 @@ CHANNELS: tuple[Channel, ...] = (
         id="gatewayControl",
         template=subjects.GATEWAY_CONTROL,
         summary="Commands for the gateway that holds the call's media stream.",
-        parameters=(CALL_ID,),
+        parameters=(LIVE_CALL_ID,),
         publishers=_services(AGENT),
         subscribers=_services(GATEWAY),
         messages=(HangUp, TransferCall),
@@ -343,9 +349,11 @@ CHANNELS: tuple[Channel, ...] = (
     Channel(
         id="callEvents",
         template=subjects.CALL_EVENT,
-        summary="The durable record of every call, in order (docs/events.md).",
+        summary="The durable record of every call, in order (docs/events.md). The agent that "
+        "owns a call writes its events; a gateway writes only the last one, `call_ended`, of a "
+        "call whose agent was lost with no other to take it over.",
         parameters=(BUSINESS_ID, CALL_ID, EVENT_TYPE),
-        publishers=_services(AGENT),
+        publishers=_services(AGENT, GATEWAY),
         subscribers=_services(GATEWAY, ADMIN, CONSUMER),
         messages=tuple(EVENT_MODELS.values()),
         headers=(

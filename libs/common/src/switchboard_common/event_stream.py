@@ -57,6 +57,7 @@ from .events import (
     parse_event,
 )
 from .ids import check_token
+from .messages import utc_now
 
 log = logging.getLogger(__name__)
 
@@ -363,6 +364,24 @@ class CallEventPublisher:
             self._queue.get_nowait()
             self._queue.task_done()
 
+    async def abandon(self) -> int:
+        """This process no longer owns the call (it moved to another agent while this one was
+        cut off): drop whatever is queued unpublished, so the new owner's numbering is the
+        only one. Returns how many events were dropped."""
+        self._closed = True
+        worker, self._worker = self._worker, None
+        if worker is not None:
+            worker.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await worker
+        dropped = 0
+        while not self._queue.empty():
+            self._queue.get_nowait()
+            self._queue.task_done()
+            dropped += 1
+        self.dropped += dropped
+        return dropped
+
     async def __aenter__(self) -> CallEventPublisher:
         return self
 
@@ -528,6 +547,29 @@ async def read_call(
         if sub is not None:
             with contextlib.suppress(Exception):
                 await sub.unsubscribe()
+
+
+async def end_story(
+    js: JetStreamContext, business_id: str, call_id: str, reason: str, timeout_s: float = 5.0
+) -> CallEndedEvent | None:
+    """Write the ``call_ended`` of a call whose agent died with nobody to take it over (so
+    nobody else will): numbered after the call's last event, with its turns counted from the
+    events. Nothing when the call already has its ``call_ended``. Returns what was written."""
+    events = await read_call(js, call_id, timeout_s=timeout_s)
+    if any(isinstance(event, CallEndedEvent) for event in events):
+        return None
+    started = next((e for e in events if isinstance(e, CallStartedEvent)), None)
+    duration = (utc_now() - started.at).total_seconds() if started is not None else 0.0
+    publisher = CallEventPublisher(js, business_id, call_id)
+    publisher.adopt(events)
+    ended = publisher.call_ended(
+        duration_s=duration,
+        caller_turns=len(by_type(events, CallerTurnEvent)),
+        agent_turns=len(by_type(events, AgentTurnEvent)),
+        reason=reason,
+    )
+    await publisher.aclose(timeout_s)
+    return ended
 
 
 #: How often an idle follower looks whether a resync replaced its subscription.

@@ -106,6 +106,8 @@ class EndReason(StrEnum):
     AGENT_HUNG_UP = "agent_hung_up"
     TRANSFERRED = "transferred"
     AGENT_LOST = "agent_lost"
+    #: The gateway holding the call's stream died and the call could not come back.
+    GATEWAY_LOST = "gateway_lost"
     GATEWAY_SHUTDOWN = "gateway_shutdown"
     STREAM_ERROR = "stream_error"
     NOT_STARTED = "not_started"

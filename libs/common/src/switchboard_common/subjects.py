@@ -78,24 +78,32 @@ def agent_heartbeat(agent_id: str) -> str:
     return render(AGENT_HEARTBEAT, agent_id=agent_id)
 
 
-def caller_audio(call_id: str) -> str:
+def call_token(call_id: str, epoch: int = 1) -> str:
+    """The token naming a call's live subjects at an ownership epoch: the call id at epoch 1,
+    ``<call_id>-e<epoch>`` after each move to another agent. Why: once a call moved, whatever a
+    lost (or only cut off) agent still sends goes to subjects nobody listens to any more, so
+    stale audio and commands are dropped without a check on the audio path."""
+    return call_id if epoch <= 1 else f"{call_id}-e{epoch}"
+
+
+def caller_audio(call_id: str, epoch: int = 1) -> str:
     """Caller audio, gateway → agent. Payload: raw μ-law bytes (see :mod:`.audio`)."""
-    return render(CALLER_AUDIO, call_id=call_id)
+    return render(CALLER_AUDIO, call_id=call_token(call_id, epoch))
 
 
-def agent_audio(call_id: str) -> str:
+def agent_audio(call_id: str, epoch: int = 1) -> str:
     """Agent audio, agent → gateway. Payload: chunk header + raw μ-law (see :mod:`.audio`)."""
-    return render(AGENT_AUDIO, call_id=call_id)
+    return render(AGENT_AUDIO, call_id=call_token(call_id, epoch))
 
 
-def gateway_control(call_id: str) -> str:
+def gateway_control(call_id: str, epoch: int = 1) -> str:
     """Commands for whichever gateway holds the call's media stream (clear, hang up)."""
-    return render(GATEWAY_CONTROL, call_id=call_id)
+    return render(GATEWAY_CONTROL, call_id=call_token(call_id, epoch))
 
 
-def agent_control(call_id: str) -> str:
+def agent_control(call_id: str, epoch: int = 1) -> str:
     """Call lifecycle and caller events for whichever agent owns the call."""
-    return render(AGENT_CONTROL, call_id=call_id)
+    return render(AGENT_CONTROL, call_id=call_token(call_id, epoch))
 
 
 def transcript(business_id: str, call_id: str) -> str:

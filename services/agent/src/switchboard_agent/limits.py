@@ -76,7 +76,7 @@ class CallLimits:
         while True:
             quiet = time.monotonic() - self._caller_audio.last_audio_at
             if quiet > timeout:
-                self._host.end_reason = "media_timeout"
+                self._host.end_reason = "gateway_lost"
                 log.warning("call %s: no caller audio for %.0f s, ending", self._call_id, quiet)
                 return
             if quiet <= ask_after:

@@ -41,6 +41,7 @@ from pydantic import ValidationError
 from switchboard_common import logs, subjects, tracing
 from switchboard_common.audio import BYTES_PER_MS, encode_agent_chunk
 from switchboard_common.business import BusinessProfile
+from switchboard_common.call_lease import Lease
 from switchboard_common.event_stream import CallEventPublisher
 from switchboard_common.events import TokenUsage
 from switchboard_common.messages import (
@@ -48,6 +49,7 @@ from switchboard_common.messages import (
     CallerDtmf,
     CallOffer,
     CallStarted,
+    EndReason,
     PlaybackIdle,
     Speaker,
     agent_control_adapter,
@@ -59,6 +61,7 @@ from .caller_audio import CallerAudio
 from .interruptions import PlaybackCutter
 from .limits import CallLimits
 from .live_feed import LiveFeed
+from .ownership import close_record, still_owner
 from .playback import AudioLedger
 from .realtime.keeper import LinkKeeper
 from .realtime.link import AudioDelta, RealtimeLink
@@ -92,8 +95,18 @@ class CallSession:
         self.business = business
         self._settings = settings
         self._nc = nc
-        self._audio_subject = subjects.agent_audio(offer.call_id)
-        self._gateway_subject = subjects.gateway_control(offer.call_id)
+        #: The ownership epoch this session runs the call at (2 and up after a takeover): the
+        #: call's live subjects are named after it.
+        self.epoch = takeover.lease.epoch if takeover is not None else 1
+        self.lease = (
+            takeover.lease
+            if takeover is not None
+            else Lease(offer.call_id, settings.agent_id, self.epoch)
+        )
+        #: The call moved to another agent while this one was cut off: it lets go silently.
+        self._superseded = False
+        self._audio_subject = subjects.agent_audio(offer.call_id, self.epoch)
+        self._gateway_subject = subjects.gateway_control(offer.call_id, self.epoch)
         self._feed = LiveFeed(nc, business.business_id, offer.call_id)
         self._offer = offer
         self._events = CallEventPublisher(nc.jetstream(), business.business_id, offer.call_id)
@@ -169,9 +182,11 @@ class CallSession:
 
     async def _subscribe(self) -> None:
         self._subs = [
-            await self._nc.subscribe(subjects.agent_control(self.call_id), cb=self._on_control),
             await self._nc.subscribe(
-                subjects.caller_audio(self.call_id),
+                subjects.agent_control(self.call_id, self.epoch), cb=self._on_control
+            ),
+            await self._nc.subscribe(
+                subjects.caller_audio(self.call_id, self.epoch),
                 cb=self._caller_audio.on_audio,
                 pending_bytes_limit=self._settings.early_audio_buffer_ms * BYTES_PER_MS * 8,
             ),
@@ -267,6 +282,33 @@ class CallSession:
 
     async def _release(self) -> None:
         self._end_turn_span("call ended")
+        if not self._superseded and await still_owner(self._nc, self.lease) is False:
+            self._let_go()
+        if self._superseded:  # the new owner tells the rest of the call's story
+            dropped = await self._events.abandon()
+            log.warning(
+                "call %s: moved to another agent; let go (%d events)", self.call_id, dropped
+            )
+        else:
+            await self._close_story()
+        for sub in self._subs:
+            with contextlib.suppress(Exception):
+                await sub.unsubscribe()
+        for task in list(self._background):
+            task.cancel()
+        if self._link is not None:
+            with contextlib.suppress(Exception):
+                await self._link.close()
+        log.info("call %s: session closed (%s)", self.call_id, self.end_reason or "ended")
+
+    def _let_go(self) -> None:
+        self._superseded = True
+        self.end_reason = "superseded"
+        self._ended.set()
+        self._settled.set()
+
+    async def _close_story(self) -> None:
+        """The call's last events, and its record when its gateway is gone."""
         self._turns.flush()
         if self._started_at is not None:
             self._events.call_ended(
@@ -278,15 +320,8 @@ class CallSession:
                 detail=self._exit.detail,
             )
         await self._events.aclose()
-        for sub in self._subs:
-            with contextlib.suppress(Exception):
-                await sub.unsubscribe()
-        for task in list(self._background):
-            task.cancel()
-        if self._link is not None:
-            with contextlib.suppress(Exception):
-                await self._link.close()
-        log.info("call %s: session closed (%s)", self.call_id, self.end_reason or "ended")
+        if self.end_reason == EndReason.GATEWAY_LOST:  # no gateway is left to close the record
+            await close_record(self._nc, self.lease, EndReason.GATEWAY_LOST)
 
     # --- for the link keeper (LinkHost) and the limits (LimitsHost) --------------------------
 
@@ -313,8 +348,10 @@ class CallSession:
         return self._last_activity
 
     async def stream_lost(self) -> None:
-        epoch = 1 if self._takeover is None else self._takeover.lease.epoch
-        await ask_for_new_stream(self._nc, self.call_id, self._settings.agent_id, epoch)
+        if await still_owner(self._nc, self.lease) is False:
+            self._let_go()  # the call moved on while this agent was cut off
+            return
+        await ask_for_new_stream(self._nc, self.call_id, self._settings.agent_id, self.epoch)
 
     # --- from the gateway --------------------------------------------------------------------
 

@@ -39,7 +39,10 @@ class AgentSettings(BaseSettings):
         30.0, gt=0, description="How long a taken call may wait for its media stream to start."
     )
     media_timeout_s: float = Field(
-        10.0, gt=0, description="End a call whose caller audio stopped (its gateway is gone)."
+        8.0,
+        gt=0,
+        description="End a call whose caller audio stopped (its gateway is gone) and did not "
+        "come back on a new stream: its Realtime session and slot are freed within this.",
     )
     stream_reentry_wait_s: float = Field(
         1.5,

@@ -17,6 +17,7 @@ from switchboard_common import subjects
 from switchboard_common.bus import on_disconnect, on_reconnect
 from switchboard_common.business import BusinessLookup
 from switchboard_common.business_store import BusinessStore
+from switchboard_common.event_stream import end_story
 from switchboard_common.lifecycle import wait_until_idle
 from switchboard_common.messages import AgentHeartbeat, EndReason, ReconnectCall
 
@@ -133,10 +134,18 @@ class GatewayContext:
 
     async def _move(self, session: MediaStreamSession) -> None:
         try:
-            if not await move_call(session, self):
-                await session.end(EndReason.AGENT_LOST)
+            if await move_call(session, self):
+                return
+            await session.end(EndReason.AGENT_LOST)
         finally:
             self._moving.discard(session.call_id)
+        # Nobody else will write the end of this call's story: its agent is gone.
+        try:
+            await end_story(
+                self.nc.jetstream(), session.business_id, session.call_id, EndReason.AGENT_LOST
+            )
+        except Exception as exc:
+            log.warning("call %s: its call_ended was not written: %r", session.call_id, exc)
 
     async def _hearing_the_bus(self) -> bool:
         """Whether a round trip to our server works now, before silence is held against an

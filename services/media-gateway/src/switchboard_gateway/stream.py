@@ -172,13 +172,9 @@ class MediaStreamSession:
         self._begin_trace(params)
         self._ctx.sessions[call_id] = self
         metrics.ACTIVE_CALLS.inc()
-        self._subs = [
-            await self._nc.subscribe(subjects.agent_audio(call_id), cb=self._on_agent_audio),
-            await self._nc.subscribe(subjects.gateway_control(call_id), cb=self._on_control),
-        ]
-        self._audio_subject = subjects.caller_audio(call_id)
+        await self._bind()
         await self._nc.publish(
-            subjects.agent_control(call_id),
+            subjects.agent_control(call_id, self.epoch),
             CallStarted(
                 call_id=call_id,
                 stream_sid=start.stream_sid,
@@ -200,6 +196,20 @@ class MediaStreamSession:
             stream_sid=start.stream_sid,
         )
         log.info("call %s: stream %s started (agent %s)", call_id, start.stream_sid, agent_id)
+
+    async def _bind(self) -> None:
+        """Listen to the call's owner at the current epoch (and no longer to any older one):
+        a lost agent's late audio and commands go to subjects nobody hears any more."""
+        old, self._subs = self._subs, []
+        for sub in old:
+            with contextlib.suppress(Exception):
+                await sub.unsubscribe()
+        call_id, epoch = self.call_id, self.epoch
+        self._subs = [
+            await self._nc.subscribe(subjects.agent_audio(call_id, epoch), cb=self._on_agent_audio),
+            await self._nc.subscribe(subjects.gateway_control(call_id, epoch), cb=self._on_control),
+        ]
+        self._audio_subject = subjects.caller_audio(call_id, epoch)
 
     def _begin_trace(self, params: dict[str, str]) -> None:
         """Tag this stream's logs with the call, and continue the call's trace from the
@@ -231,7 +241,7 @@ class MediaStreamSession:
         if self._playback.played(seq) and self.call_id:
             self._idle.set()
             await self._nc.publish(
-                subjects.agent_control(self.call_id),
+                subjects.agent_control(self.call_id, self.epoch),
                 PlaybackIdle(call_id=self.call_id, last_chunk=seq).to_bytes(),
                 headers=self._control_headers,
             )
@@ -240,7 +250,7 @@ class MediaStreamSession:
         digit = wire.dtmf_digit_of(message)
         if self.call_id:
             await self._nc.publish(
-                subjects.agent_control(self.call_id),
+                subjects.agent_control(self.call_id, self.epoch),
                 CallerDtmf(call_id=self.call_id, digit=digit).to_bytes(),
                 headers=self._control_headers,
             )
@@ -391,6 +401,7 @@ class MediaStreamSession:
         if self._ended:
             return
         self.agent_id, self.epoch = agent_id, epoch
+        await self._bind()
         if self._tail_timer is not None:
             self._tail_timer.cancel()
             self._tail_timer = None
@@ -399,7 +410,7 @@ class MediaStreamSession:
         with contextlib.suppress(Exception):
             await self._ws.send_text(wire.clear_message(self._stream_sid))
         await self._nc.publish(
-            subjects.agent_control(self.call_id),
+            subjects.agent_control(self.call_id, self.epoch),
             CallStarted(
                 call_id=self.call_id,
                 stream_sid=self._stream_sid,
@@ -432,7 +443,7 @@ class MediaStreamSession:
                     log.debug("unsubscribe failed: %s", exc)
             try:
                 await self._nc.publish(
-                    subjects.agent_control(self.call_id),
+                    subjects.agent_control(self.call_id, self.epoch),
                     CallEnded(call_id=self.call_id, reason=reason).to_bytes(),
                     headers=self._control_headers,
                 )
