@@ -138,8 +138,31 @@ class Stopping:
 async def _start(
     stack: LocalStack, env: Mapping[str, str], tokens: StackSecrets, port: int
 ) -> Client:
-    """Everything up, the addresses printed; returns the connection printing transcripts."""
+    """Everything up, the addresses printed; returns the connection printing transcripts
+    (closed here if the start does not finish: a Ctrl-C during it cancels it)."""
     await stack.start_nats()
+    nc = await bus.connect(NatsSettings(url=stack.nats_url), "make-up", "up")
+    try:
+        await nc.subscribe(subjects.TRANSCRIPTS, cb=_show)
+        await _start_services(stack, env, tokens, port)
+    except BaseException:
+        await bus.close(nc, CLOSE_S)
+        raise
+    return nc
+
+
+async def _show(msg: Msg) -> None:
+    with contextlib.suppress(ValueError):
+        event = call_event_adapter.validate_json(msg.data)
+        if isinstance(event, TranscriptEvent):
+            print(f"[{event.business_id}/{event.call_id}] {event.speaker}: {event.text}")
+        else:
+            print(f"[{event.business_id}/{event.call_id}] tool {event.name} ok={event.ok}")
+
+
+async def _start_services(
+    stack: LocalStack, env: Mapping[str, str], tokens: StackSecrets, port: int
+) -> None:
     if env.get("OPENAI_API_KEY"):
         stack.realtime_url = env.get("OPENAI_BASE_URL", "")
         print("model: OpenAI Realtime")
@@ -179,18 +202,6 @@ async def _start(
         print(f"secrets: in the environment or {tokens.path}")
     print(f"NATS for the CLI (user admin): NATS_URL={stack.nats_url_for('admin')}")
     print(f"logs: {stack.workdir}/*.log — Ctrl-C to stop\n", flush=True)
-
-    async def show(msg: Msg) -> None:
-        with contextlib.suppress(ValueError):
-            event = call_event_adapter.validate_json(msg.data)
-            if isinstance(event, TranscriptEvent):
-                print(f"[{event.business_id}/{event.call_id}] {event.speaker}: {event.text}")
-            else:
-                print(f"[{event.business_id}/{event.call_id}] tool {event.name} ok={event.ok}")
-
-    nc = await bus.connect(NatsSettings(url=stack.nats_url), "make-up", "up")
-    await nc.subscribe(subjects.TRANSCRIPTS, cb=show)
-    return nc
 
 
 async def _serve(workdir: Path, env: Mapping[str, str]) -> int:
