@@ -16,7 +16,8 @@ with:
 * ``SWITCHBOARD_DATA_DIR`` — the data folder (``.switchboard``): JetStream, documents, logs
   and the generated secrets. Two stacks on one machine need two folders.
 * ``SWITCHBOARD_ENV`` — ``development`` or ``production``. Unset, it is production when
-  ``PUBLIC_BASE_URL`` is public and development otherwise (a stack only this machine reaches).
+  ``PUBLIC_BASE_URL`` is public or the gateway listens beyond loopback, and development
+  otherwise (a stack only this machine reaches).
 
 In production, missing or placeholder secrets are refused. ``GATEWAY_ADMIN_TOKEN`` and
 ``KNOWLEDGE_ADMIN_TOKEN``, unless set, are generated on the first run, kept in the data folder
@@ -54,6 +55,8 @@ from .up_secrets import SecretsError, StackSecrets, load_or_create, owner_only_f
 #: Where the operator console is served, under the gateway's URL (issue 13: the console is
 #: part of the gateway's app). Printed with the tokens to sign in with.
 CONSOLE_PATH = "/console"
+#: The mode of a stack others can reach, unless ``SWITCHBOARD_ENV`` says otherwise.
+PRODUCTION = "production"
 #: The gateway's port when none is asked for (and it is free).
 DEFAULT_GATEWAY_PORT = 8080
 #: How long calls in progress may go on after the first Ctrl-C, unless
@@ -72,18 +75,26 @@ DEV_TOKENS = {
 def is_public(url: str) -> bool:
     """Whether ``url`` names a host others reach (not localhost, not a loopback address)."""
     host = urlsplit(url).hostname or ""
-    if not host or host == "localhost" or host.endswith(".localhost"):
+    return bool(host) and not _is_loopback(host)
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
         return False
-    with contextlib.suppress(ValueError):
-        return not ipaddress.ip_address(host).is_loopback
-    return True
 
 
 def stack_environment(env: Mapping[str, str]) -> str:
-    """``SWITCHBOARD_ENV`` if set; otherwise production for a public ``PUBLIC_BASE_URL``."""
+    """``SWITCHBOARD_ENV`` if set; otherwise development only for a stack no one else reaches
+    (no public ``PUBLIC_BASE_URL``, the gateway on a loopback address), production else."""
     if given := env.get("SWITCHBOARD_ENV"):
         return given
-    return "production" if is_public(env.get("PUBLIC_BASE_URL", "")) else DEVELOPMENT
+    if is_public(env.get("PUBLIC_BASE_URL", "")):
+        return PRODUCTION
+    return DEVELOPMENT if _is_loopback(env.get("GATEWAY_HOST", "127.0.0.1")) else PRODUCTION
 
 
 def gateway_port(env: Mapping[str, str], host: str) -> int:

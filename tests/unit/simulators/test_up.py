@@ -22,12 +22,13 @@ from switchboard_sim.up_secrets import SecretsError, load_or_create
 PUBLIC = {"PUBLIC_BASE_URL": "https://voice.example.com", "TWILIO_AUTH_TOKEN": "real-twilio"}
 
 
-def test_a_public_url_makes_production_unless_development_is_asked_for() -> None:
+def test_a_stack_others_reach_is_production_unless_development_is_asked_for() -> None:
     assert stack_environment({}) == "development"
     assert stack_environment({"PUBLIC_BASE_URL": "http://127.0.0.1:8080"}) == "development"
     assert stack_environment({"PUBLIC_BASE_URL": "http://localhost:8080"}) == "development"
     assert stack_environment(PUBLIC) == "production"
     assert stack_environment(PUBLIC | {"SWITCHBOARD_ENV": "development"}) == "development"
+    assert stack_environment({"GATEWAY_HOST": "0.0.0.0"}) == "production"  # others reach it
     assert is_public("https://10.0.0.7") and not is_public("http://[::1]:8080")
 
 
