@@ -189,3 +189,12 @@ def test_deployments_run_the_nats_server_the_tests_run(services: dict[str, Any])
     assert services["nats"]["image"] == f"nats:{tested}-alpine"
     helm = yaml.safe_load((ROOT / "deploy" / "k8s" / "helm" / "nats-values.yaml").read_text())
     assert helm["container"]["image"]["tag"] == f"{tested}-alpine"
+
+
+def test_published_ports_are_local_and_settable_so_two_stacks_can_share_a_machine(
+    services: dict[str, Any],
+) -> None:
+    published = [str(p) for service in services.values() for p in service.get("ports", [])]
+    assert published
+    for port in published:
+        assert re.fullmatch(r"127\.0\.0\.1:\$\{PUBLISH_\w+_PORT:-\d+\}:\d+", port), port
