@@ -109,13 +109,14 @@ class Child:
             hurry = asyncio.ensure_future(now.wait())
             try:
                 await asyncio.wait(
-                    {exited, hurry}, timeout=timeout_s, return_when="FIRST_COMPLETED"
+                    {exited, hurry}, timeout=timeout_s, return_when=asyncio.FIRST_COMPLETED
                 )
             finally:
                 hurry.cancel()
                 exited.cancel()
-        timeout = STOP_NOW_S if now.is_set() else 0.0
-        return await self.stop(signal.SIGTERM, timeout)
+        if now.is_set():
+            return await self.stop(signal.SIGTERM, STOP_NOW_S)
+        return await self.stop(signal.SIGKILL)  # past its time (a no-op once it has exited)
 
     async def kill(self) -> None:
         """Die as a crash does: no cleanup, no goodbye."""
