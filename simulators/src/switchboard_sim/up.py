@@ -50,7 +50,13 @@ from switchboard_common.runtime import run
 from switchboard_common.settings import DEVELOPMENT, NatsSettings, is_placeholder
 
 from .stack import LocalStack, StackError, free_port
-from .up_secrets import SecretsError, StackSecrets, load_or_create, owner_only_folder
+from .up_secrets import (
+    SECRETS_FILE,
+    SecretsError,
+    StackSecrets,
+    load_or_create,
+    owner_only_folder,
+)
 
 #: Where the operator console is served, under the gateway's URL (issue 13: the console is
 #: part of the gateway's app). Printed with the tokens to sign in with.
@@ -112,13 +118,13 @@ def gateway_port(env: Mapping[str, str], host: str) -> int:
 def service_secrets(env: Mapping[str, str], workdir: Path, environment: str) -> StackSecrets:
     """The tokens the services get. Development takes the environment's or the well-known
     placeholders; production refuses placeholders and generates the admin tokens it lacks."""
-    path = workdir / "secrets.env"
+    path = workdir / SECRETS_FILE
     if environment == DEVELOPMENT:
         return StackSecrets(path, {name: env.get(name) or dev for name, dev in DEV_TOKENS.items()})
     if is_placeholder(env.get("TWILIO_AUTH_TOKEN")):
         raise SecretsError(
-            f"TWILIO_AUTH_TOKEN must be set (your Twilio account's auth token): SWITCHBOARD_ENV "
-            f"is {environment!r} (PUBLIC_BASE_URL is public), where placeholders are refused"
+            f"TWILIO_AUTH_TOKEN must be set (your Twilio account's auth token): the stack is "
+            f"{environment!r} (others can reach it), where placeholders are refused"
         )
     given = {name: env[name] for name in DEV_TOKENS if env.get(name)}
     for name, value in given.items():
