@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ctypes
 import json
 import os
 import secrets
@@ -37,6 +38,19 @@ READY_TIMEOUT_S = 30.0
 STOP_NOW_S = 1.0
 #: The name of the local cluster's nats-server nodes' cluster.
 CLUSTER_NAME = "switchboard"
+
+
+#: prctl(2)'s option that signals a process when its parent dies (Linux).
+_PR_SET_PDEATHSIG = 1
+_LIBC = ctypes.CDLL(None, use_errno=True) if sys.platform == "linux" else None
+
+
+def _die_with_parent() -> None:
+    """Run in a child between fork and exec: SIGTERM it when its parent dies. A child in its
+    own session is out of reach of the terminal, so a stack whose parent was killed outright
+    (SIGKILL, OOM) would otherwise go on running, holding its ports and data folder."""
+    if _LIBC is not None:
+        _LIBC.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
 class StackError(RuntimeError):
@@ -196,7 +210,8 @@ class LocalStack:
     #: Start each child in its own session, out of this process's group: a terminal's Ctrl-C
     #: then reaches this process alone, which stops the services first and the bus last
     #: (:meth:`drain_services`, ``make up``). Otherwise nats-server dies with the first
-    #: Ctrl-C while the services still drain through it.
+    #: Ctrl-C while the services still drain through it. They still get SIGTERM if this
+    #: process dies without stopping them.
     own_sessions: bool = False
     #: The services' ``SWITCHBOARD_ENV``: the harness's stacks are development (placeholder
     #: secrets accepted, demo business seeded); ``make up`` decides for itself.
@@ -258,6 +273,7 @@ class LocalStack:
             stderr=asyncio.subprocess.PIPE if ready_on_stderr else log_file,
             env=full_env,
             start_new_session=self.own_sessions,
+            preexec_fn=_die_with_parent if self.own_sessions else None,
         )
         stream = proc.stderr if ready_on_stderr else proc.stdout
         assert stream is not None
