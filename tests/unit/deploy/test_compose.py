@@ -142,7 +142,12 @@ def test_service_images_start_their_package(name: str) -> None:
     text = (ROOT / dockerfile).read_text()
     assert f'ENTRYPOINT ["python", "-m", "{module}"]' in text
     assert f"EXPOSE {port}" in text
-    assert "/healthz' % os.environ.get(" in text
+    # The probe asks the port the service listens on: its own variable, else PORT.
+    own = {"gateway": "GATEWAY_PORT", "agent": "AGENT_METRICS_PORT", "knowledge": "KNOWLEDGE_PORT"}
+    assert re.search(rf"/healthz' % \(?os\.environ\.get\('{own[name]}'", text), dockerfile
+    if name != "agent":
+        assert f"or os.environ.get('PORT', '{port}')" in text, dockerfile
+        assert not re.search(rf"^\s+{own[name]}=", text, re.M), "set, it would hide PORT"
     main = ROOT / Path(dockerfile).parent / "src" / module / "__main__.py"
     assert main.is_file()
 
