@@ -27,6 +27,11 @@ GATEWAY_REST = {"TWILIO_AUTH_TOKEN": "AC-real-token", "PUBLIC_BASE_URL": "https:
             {"GATEWAY_ADMIN_TOKEN": "a-real-admin-secret", "PUBLIC_BASE_URL": "https://v.example"},
         ),
         (KnowledgeSettings, "KNOWLEDGE_ADMIN_TOKEN", {}),
+        (
+            KnowledgeSettings,
+            "OPENAI_API_KEY",
+            {"KNOWLEDGE_EMBEDDER": "openai", "KNOWLEDGE_ADMIN_TOKEN": "a-real-knowledge-secret"},
+        ),
         (AgentSettings, "OPENAI_API_KEY", {}),
     ],
 )

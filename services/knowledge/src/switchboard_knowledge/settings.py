@@ -54,6 +54,8 @@ class KnowledgeSettings(BaseSettings):
     @model_validator(mode="after")
     def _refuse_placeholders_in_production(self) -> KnowledgeSettings:
         require_secret(self.environment, "KNOWLEDGE_ADMIN_TOKEN", self.admin_token)
+        if self.embedder == "openai":
+            require_secret(self.environment, "OPENAI_API_KEY", self.openai_api_key)
         if self.chunk_overlap_tokens >= self.chunk_max_tokens:
             raise ValueError("chunk overlap must be smaller than the chunk size")
         return self
