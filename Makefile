@@ -5,12 +5,17 @@ SHELL := /bin/bash
 UV := $(shell command -v uv 2>/dev/null || echo "python3 -m uv")
 RUN := $(UV) run --frozen
 
-.PHONY: help install lint typecheck unit integration test demo bench up docs clean
+CHROMIUM_INSTALL := command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 \
+	|| { $(shell [ "$$(id -u)" = 0 ] || echo sudo) apt-get update -qq && $(shell [ "$$(id -u)" = 0 ] || echo sudo) apt-get install -y -qq chromium; } \
+	|| echo "chromium could not be installed: the console's browser test will be skipped"
+
+.PHONY: help install install-chromium lint typecheck unit integration test demo bench eval up docs clean
 
 help:
 	@echo "make demo   - one simulated phone call through every service (no API keys)"
 	@echo "make test   - lint, types, unit and integration tests (what CI runs)"
 	@echo "make bench  - benchmark figures (latency percentiles, CPU and memory per call)"
+	@echo "make eval   - knowledge retrieval quality per upload format (dev and test splits)"
 	@echo "make up     - the stack in the foreground for real Twilio/OpenAI use"
 	@echo "make docs   - regenerate docs/asyncapi.yaml and docs/openapi/*.json from the code"
 
@@ -22,6 +27,10 @@ help:
 
 install: .venv/.installed
 
+# Debian's chromium for the console's browser test (Playwright drives it; no browser download).
+install-chromium:
+	@$(CHROMIUM_INSTALL)
+
 lint: install
 	$(RUN) ruff check .
 	$(RUN) ruff format --check .
@@ -32,10 +41,10 @@ typecheck: install
 unit: install
 	$(RUN) pytest tests/unit -q
 
-integration: install
+integration: install install-chromium
 	$(RUN) pytest tests/integration -q
 
-test: install
+test: install install-chromium
 	$(RUN) ruff check .
 	$(RUN) ruff format --check .
 	$(RUN) mypy libs/common/src services/media-gateway/src services/agent/src services/knowledge/src simulators/src bench
@@ -46,6 +55,9 @@ demo: install
 
 bench: install
 	$(RUN) python -m bench
+
+eval: install
+	$(RUN) python -m bench.knowledge_eval
 
 up: install
 	$(RUN) python -m switchboard_sim.up
@@ -59,4 +71,4 @@ docs: install
 	$(RUN) python -m switchboard_common.nats_auth --compose --out deploy/nats/auth.conf
 
 clean:
-	rm -rf .venv .mypy_cache .ruff_cache .pytest_cache demo-output
+	rm -rf .venv .mypy_cache .ruff_cache .pytest_cache demo-output test-output

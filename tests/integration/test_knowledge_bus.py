@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import nats
 import pytest
@@ -31,6 +32,8 @@ from switchboard_common.messages import BusMessage
 from switchboard_sim.stack import LocalStack
 
 pytestmark = pytest.mark.timeout(120)
+
+CALIBRATION = Path(__file__).parents[1] / "fixtures" / "knowledge" / "calibration"
 
 OTHER = BusinessProfile(
     business_id="other-bistro", name="Other Bistro", phone_numbers=["+15550199"]
@@ -146,6 +149,33 @@ async def test_ingest_query_replace_and_delete(knowledge: Client) -> None:
     assert deleted.deleted
     after = [h.text for h in (await _query(knowledge, biz, "where can I park?")).hits]
     assert not any("car park" in t for t in after)
+
+
+async def test_no_answer_is_an_answer_and_hits_say_where_they_come_from(
+    knowledge: Client,
+) -> None:
+    biz = DEMO_BUSINESS.business_id
+    guide = (CALIBRATION / "brightwater-plumbing.md").read_text()
+    ingested = await _ingest(knowledge, biz, "Brightwater customer guide", guide)
+    assert ingested.truncated_chunks == 0
+    try:
+        found = await _query(knowledge, biz, "do you guys take credit cards")
+        assert not found.no_answer
+        assert found.hits[0].source == "Brightwater customer guide"
+        assert "How do I pay?" in found.hits[0].text
+        assert "Frequently asked questions" in found.hits[0].heading
+        missing = await _query(knowledge, biz, "do you sell kitchen cabinets")
+        if missing.relevance_threshold is None:  # an uncalibrated backend makes no judgement
+            assert missing.hits and not missing.no_answer
+        else:
+            assert missing.no_answer and missing.hits == []
+            assert all(h.score >= missing.relevance_threshold for h in found.hits)
+    finally:
+        await _ask(
+            knowledge,
+            subjects.KNOWLEDGE_DELETE,
+            DeleteRequest(business_id=biz, document_id=ingested.document.document_id),
+        )
 
 
 async def test_tenants_never_see_each_other(knowledge: Client) -> None:

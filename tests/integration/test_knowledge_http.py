@@ -6,12 +6,14 @@ import asyncio
 import io
 from collections.abc import AsyncIterator
 
+import docx
 import httpx
 import pytest
 from pypdf import PdfWriter
 from pypdf.generic import DecodedStreamObject, DictionaryObject, NameObject
 
 from switchboard_common.business import DEMO_BUSINESS
+from switchboard_common.knowledge import DOCX_CONTENT_TYPE
 from switchboard_sim.stack import LocalStack
 
 pytestmark = pytest.mark.timeout(120)
@@ -58,6 +60,30 @@ async def api() -> AsyncIterator[httpx.AsyncClient]:
 
 async def _upload(api: httpx.AsyncClient, name: str, data: bytes, **form: str) -> httpx.Response:
     return await api.post(f"/businesses/{BIZ}/documents", files={"file": (name, data)}, data=form)
+
+
+async def test_a_docx_upload_keeps_its_headings(api: httpx.AsyncClient) -> None:
+    document = docx.Document()
+    document.add_heading("Catering", level=1)
+    document.add_paragraph("We cater weddings for up to 120 guests.")
+    out = io.BytesIO()
+    document.save(out)
+    uploaded = await _upload(api, "catering.docx", out.getvalue())
+    assert uploaded.status_code == 202, uploaded.text  # a DOCX is over this stack's sync limit
+    while True:
+        job = (await api.get(f"/jobs/{uploaded.json()['job_id']}")).json()
+        if job["state"] != "running":
+            break
+        await asyncio.sleep(0.1)  # the client's polling interval
+    assert job["state"] == "done", job
+    info = job["result"]
+    assert info["document"]["content_type"] == DOCX_CONTENT_TYPE
+    assert info["truncated_chunks"] == 0
+    doc_id = info["document"]["document_id"]
+    chunks = (await api.get(f"/businesses/{BIZ}/documents/{doc_id}")).json()["chunks"]
+    assert [(c["heading"], c["text"]) for c in chunks] == [
+        ("Catering", "We cater weddings for up to 120 guests.")
+    ]
 
 
 async def test_the_token_is_required(api: httpx.AsyncClient) -> None:
@@ -138,7 +164,8 @@ async def test_a_large_upload_is_a_job_with_progress(api: httpx.AsyncClient) -> 
 @pytest.mark.parametrize(
     ("name", "data", "status"),
     [
-        ("notes.docx", b"PK\x03\x04", 415),
+        ("notes.odt", b"PK\x03\x04", 415),
+        ("broken.docx", b"PK\x03\x04", 400),
         ("broken.pdf", b"%PDF-1.4 not really", 400),
         ("empty.md", b"   \n", 400),
     ],

@@ -7,20 +7,19 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator
-from typing import Any
 
 import httpx
-import nats
 import pytest
 
 from switchboard_agent.resume import CUT_MARK
-from switchboard_common.event_stream import by_type, read_call
-from switchboard_common.events import AgentTurnEvent, AnyCallEvent, CallEndedEvent
+from switchboard_common.event_stream import by_type
+from switchboard_common.events import AgentTurnEvent, CallEndedEvent
 from switchboard_gateway.twilio.twiml import AGENT_LOST_SAY
 from switchboard_sim.call import CallSimulator, Scenario
 from switchboard_sim.call.heard import longest_quiet_around
 from switchboard_sim.stack import LocalStack
 
+from .call_probes import events_to_the_end, session_answering
 from .conftest import REALTIME_SCRIPT, SAMPLES, RunningStack, scenario_dict
 
 pytestmark = pytest.mark.timeout(120)
@@ -45,43 +44,6 @@ async def system() -> AsyncIterator[RunningStack]:
         yield RunningStack(stack, gateway)
 
 
-#: The simulator's audio chunk (its default), and how far into the answer the link drops.
-CHUNK_MS = 50
-DROP_AFTER_MS = 4000
-
-
-async def _session_answering(http: httpx.AsyncClient, base: str, answered: int) -> str:
-    """The call's session once it has finished ``answered`` responses and has streamed
-    :data:`DROP_AFTER_MS` of the next one's audio (polled: the simulator's introspection API
-    is the only view of it)."""
-    deltas_at_start: int | None = None
-    for _ in range(600):
-        sessions: list[dict[str, Any]] = (await http.get(f"{base}/_sim/sessions")).json()
-        live = [s for s in sessions if s["connected"] and len(s["responses"]) == answered]
-        if live:
-            deltas = int(live[0]["sent_counts"].get("response.output_audio.delta", 0))
-            if deltas_at_start is None:
-                deltas_at_start = deltas
-            elif deltas >= deltas_at_start + DROP_AFTER_MS // CHUNK_MS:
-                return str(live[0]["id"])
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"no session got past {answered} responses")
-
-
-async def _events_to_the_end(nats_url: str, call_id: str) -> list[AnyCallEvent]:
-    """The call's events once its last one (``call_ended``) is stored (polled, bounded)."""
-    nc = await nats.connect(nats_url)
-    try:
-        async with asyncio.timeout(10):
-            while True:
-                events = await read_call(nc.jetstream(), call_id)
-                if by_type(events, CallEndedEvent):
-                    return events
-                await asyncio.sleep(0.1)
-    finally:
-        await nc.close()
-
-
 async def test_a_drop_mid_answer_is_answered_again_from_what_was_heard(
     system: RunningStack,
 ) -> None:
@@ -101,7 +63,7 @@ async def test_a_drop_mid_answer_is_answered_again_from_what_was_heard(
     base = system.stack.realtime_url
     async with httpx.AsyncClient() as http:
         # Greeting, turn 1's tool call and its answer, turn 2's tool call: then its answer.
-        first = await _session_answering(http, base, answered=4)
+        first = await session_answering(http, base, answered=4)
         dropped_at = time.monotonic()
         assert (await http.get(f"{base}/_sim/sessions/{first}/drop")).status_code == 200
         result = await call
@@ -130,7 +92,7 @@ async def test_a_drop_mid_answer_is_answered_again_from_what_was_heard(
     assert second["responses"], "the new session was never asked to answer"
     assert ANSWER_START in second["responses"][0]["output"][0]["content"][0]["transcript"]
 
-    events = await _events_to_the_end(system.stack.nats_url, result.call_sid)
+    events = await events_to_the_end(system.stack.nats_url, result.call_sid)
     turns = by_type(events, AgentTurnEvent)
     interrupted = [t for t in turns if t.interrupted]
     assert len(interrupted) == 1 and interrupted[0].played_ms is not None
@@ -157,7 +119,7 @@ async def test_a_model_that_cannot_be_reached_again_ends_in_the_apology_not_dead
     call = asyncio.create_task(caller.run(Scenario.from_dict(scenario, base_dir=SAMPLES)))
     base = system.stack.realtime_url
     async with httpx.AsyncClient() as http:
-        await _session_answering(http, base, answered=0)  # the greeting is streaming
+        await session_answering(http, base, answered=0)  # the greeting is streaming
     simulator = next(c for c in system.stack.children if c.name == "realtime-sim")
     await simulator.kill()
     killed_at = time.monotonic()
@@ -167,6 +129,6 @@ async def test_a_model_that_cannot_be_reached_again_ends_in_the_apology_not_dead
     assert result.closed_by == "gateway"
     assert result.said_after_close == [AGENT_LOST_SAY]  # the caller is told, then hung up
     assert ended_at - killed_at <= MAX_DEAD_AIR_S, f"{ended_at - killed_at:.2f} s of dead air"
-    events = await _events_to_the_end(system.stack.nats_url, result.call_sid)
+    events = await events_to_the_end(system.stack.nats_url, result.call_sid)
     ended = by_type(events, CallEndedEvent)
     assert len(ended) == 1 and ended[0].reason == "realtime_lost"

@@ -5,6 +5,7 @@ from __future__ import annotations
 from openai.types.realtime import RealtimeSessionCreateRequest
 
 from switchboard_agent.realtime.session_config import (
+    NO_ANSWER_INSTRUCTIONS,
     instructions_for,
     language_label,
     session_config,
@@ -64,3 +65,13 @@ def test_language_labels() -> None:
     assert language_label("pt-BR") == "Portuguese (BR)"
     assert language_label("haw") == "the language with BCP 47 tag 'haw'"
     assert "Speak English" in instructions_for(DEMO_BUSINESS)
+
+
+def test_with_the_knowledge_tool_no_answer_means_say_so_and_offer_a_message() -> None:
+    assert "query_knowledge_base" in DEMO_BUSINESS.enabled_tools
+    with_tool = instructions_for(DEMO_BUSINESS)
+    assert NO_ANSWER_INSTRUCTIONS in with_tool
+    assert "take a message" in NO_ANSWER_INSTRUCTIONS and "transfer" in NO_ANSWER_INSTRUCTIONS
+    tools = [t for t in DEMO_BUSINESS.enabled_tools if t != "query_knowledge_base"]
+    without = DEMO_BUSINESS.model_copy(update={"enabled_tools": tools})
+    assert NO_ANSWER_INSTRUCTIONS not in instructions_for(without)

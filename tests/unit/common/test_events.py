@@ -16,6 +16,7 @@ from switchboard_common.events import (
     AgentTurnEvent,
     CallEndedEvent,
     CallerTurnEvent,
+    CallResumedEvent,
     CallStartedEvent,
     DtmfEvent,
     EventType,
@@ -54,8 +55,12 @@ def one_of_each() -> list[Any]:
         ),
         DtmfEvent(**ENV, seq=5, at=AT, digit="#"),
         TransferEvent(**ENV, seq=6, at=AT, to_number="+1777", ok=False, reason="busy"),
+        CallResumedEvent(
+            **ENV, seq=7, at=AT, agent_id="a2", previous_agent_id="a1", epoch=2,
+            reason="agent_lost",
+        ),
         CallEndedEvent(
-            **ENV, seq=7, at=AT, duration_s=31.5, caller_turns=1, agent_turns=1,
+            **ENV, seq=8, at=AT, duration_s=31.5, caller_turns=1, agent_turns=1,
             usage=TokenUsage(input_tokens=10, output_tokens=5, total_tokens=15),
             reason="caller_hung_up",
         ),
@@ -164,4 +169,5 @@ def test_describe_gives_one_line_per_event() -> None:
     assert all("\n" not in line for line in lines)
     assert lines[0].startswith("2026-11-25T14:03:01.120Z acme/CA1 #1 call_started from +1555")
     assert lines[4].endswith("dtmf #")
-    assert "15 tokens" in lines[6] and "caller_hung_up" in lines[6]
+    assert lines[6].endswith("agent a2 took over from a1 at epoch 2 (agent_lost)")
+    assert "15 tokens" in lines[7] and "caller_hung_up" in lines[7]

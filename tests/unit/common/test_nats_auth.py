@@ -45,7 +45,8 @@ def test_permissions_follow_the_catalog() -> None:
     assert "$SRV.PING" in knowledge.subscribe  # nats.micro discovery
     assert not permissions_for(Service.CONSUMER).allow_responses
     # Only the catalog's writers of a bucket may put into it.
-    assert "$KV.sb_calls.>" in gateway.publish and "$KV.sb_calls.>" not in agent.publish
+    assert "$KV.sb_calls.>" in gateway.publish and "$KV.sb_calls.>" in agent.publish
+    assert "$KV.sb_calls.>" not in knowledge.publish
 
 
 def test_the_local_server_config_has_every_user(tmp_path: Path) -> None:

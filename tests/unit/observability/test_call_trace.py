@@ -75,6 +75,9 @@ class FakeRecords:
     async def put(self, record: CallRecord) -> None:
         self.saved.append(record)
 
+    async def change(self, fallback: CallRecord, **changes: object) -> None:
+        self.saved.append(fallback.model_copy(update=changes))
+
 
 class GatewaySettingsStub:
     gateway_id = "gw-test"

@@ -39,9 +39,12 @@ from .messages import (
     CallRecord,
     CallStarted,
     ClearPlayback,
+    ConsoleLogin,
     HangUp,
     PlaybackIdle,
     PlaybackPosition,
+    ReconnectCall,
+    ReconnectReply,
     ToolCallEvent,
     TranscriptEvent,
     TransferCall,
@@ -262,6 +265,16 @@ CHANNELS: tuple[Channel, ...] = (
         queue_group=subjects.AGENT_QUEUE_GROUP,
     ),
     Channel(
+        id="gatewayReconnect",
+        template=subjects.GATEWAY_RECONNECT,
+        summary="An agent whose call lost its media stream asks any gateway to bring the call "
+        "back on a new one through Twilio's REST API.",
+        publishers=_services(AGENT),
+        subscribers=_services(GATEWAY),
+        requests=(Request(ReconnectCall, (ReconnectReply,)),),
+        queue_group=subjects.GATEWAY_QUEUE_GROUP,
+    ),
+    Channel(
         id="agentHeartbeat",
         template=subjects.AGENT_HEARTBEAT,
         summary="An agent process is alive; gateways end the calls of an agent that goes quiet.",
@@ -353,7 +366,7 @@ CHANNELS: tuple[Channel, ...] = (
         id="knowledgeQuery",
         template=subjects.KNOWLEDGE_QUERY,
         summary="Search a business's knowledge by meaning.",
-        publishers=_services(AGENT, ADMIN),
+        publishers=_services(AGENT, GATEWAY, ADMIN),  # gateway: the console's "try a question"
         subscribers=_services(KNOWLEDGE),
         requests=(
             Request(
@@ -413,9 +426,9 @@ KV_BUCKETS: tuple[KeyValueBucket, ...] = (
         summary="One record per live call, kept outside any one process.",
         key="The call id.",
         value=CallRecord,
-        value_description="The call's record (JSON).",
-        writers=_services(GATEWAY),
-        readers=_services(GATEWAY),
+        value_description="The call's record (JSON); owner changes are revision-checked.",
+        writers=_services(GATEWAY, AGENT),
+        readers=_services(GATEWAY, AGENT),
     ),
     KeyValueBucket(
         name=subjects.BUSINESSES_BUCKET,
@@ -435,6 +448,16 @@ KV_BUCKETS: tuple[KeyValueBucket, ...] = (
         writers=_BUSINESS_USERS,
         readers=_BUSINESS_USERS,
     ),
+    KeyValueBucket(
+        name=subjects.CONSOLE_LOGINS_BUCKET,
+        summary="Who may sign in to the web console (served by the gateway), and to what.",
+        key="The login name.",
+        value=ConsoleLogin,
+        value_description="The login (JSON): its business, or none for a platform admin, and "
+        "a scrypt hash of its password.",
+        writers=_services(GATEWAY),
+        readers=_services(GATEWAY),
+    ),
 )
 
 STREAMS: tuple[Stream, ...] = (
@@ -444,7 +467,8 @@ STREAMS: tuple[Stream, ...] = (
         subjects=(subjects.ALL_EVENTS,),
         channels=("callEvents",),
         managers=_services(GATEWAY, AGENT),
-        readers=_services(GATEWAY, ADMIN, CONSUMER),
+        # The agent reads a call's events back when it takes over a call whose agent was lost.
+        readers=_services(GATEWAY, AGENT, ADMIN, CONSUMER),
     ),
 )
 

@@ -46,6 +46,7 @@ from .events import (
     CallEndedEvent,
     CallerTurnEvent,
     CallEventBase,
+    CallResumedEvent,
     CallStartedEvent,
     DtmfEvent,
     TokenUsage,
@@ -224,6 +225,15 @@ class CallEventPublisher:
         process taking a call over from another). Starts at 1 for a call with no events."""
         return cls(js, business_id, call_id, start_seq=await last_seq(js, call_id), **options)
 
+    def adopt(self, earlier: Sequence[CallEventBase]) -> None:
+        """Carry on a call another process started: ``earlier`` (its stored events, in
+        ``seq`` order) become this publisher's history, and numbering continues after them.
+        Call before recording anything."""
+        if self._seq or self.history:
+            raise RuntimeError("adopt() after events were recorded")
+        self.history.extend(earlier)
+        self._seq = max((event.seq for event in earlier), default=0)
+
     @property
     def last_seq(self) -> int:
         """The ``seq`` of the last event recorded (0 before the first)."""
@@ -249,6 +259,17 @@ class CallEventPublisher:
             to_number=to_number,
         )
 
+    def call_resumed(
+        self, *, agent_id: str, previous_agent_id: str, epoch: int, reason: str
+    ) -> CallResumedEvent | None:
+        return self._emit(
+            CallResumedEvent,
+            agent_id=agent_id,
+            previous_agent_id=previous_agent_id,
+            epoch=epoch,
+            reason=reason,
+        )
+
     def caller_turn(self, text: str, item_id: str = "") -> CallerTurnEvent | None:
         return self._emit(CallerTurnEvent, text=text, item_id=item_id)
 
@@ -260,6 +281,7 @@ class CallEventPublisher:
         interrupted: bool = False,
         played_ms: int | None = None,
         produced_ms: int = 0,
+        latency_ms: float | None = None,
     ) -> AgentTurnEvent | None:
         return self._emit(
             AgentTurnEvent,
@@ -268,6 +290,7 @@ class CallEventPublisher:
             interrupted=interrupted,
             played_ms=None if played_ms is None else max(0, played_ms),
             produced_ms=max(0, produced_ms),
+            latency_ms=None if latency_ms is None else round(max(0.0, latency_ms), 1),
         )
 
     def tool_called(

@@ -38,7 +38,14 @@ STREAM_SUBJECT = ALL_EVENTS
 MSG_ID_HEADER = "Nats-Msg-Id"
 
 EventType = Literal[
-    "call_started", "caller_turn", "agent_turn", "tool_called", "dtmf", "transfer", "call_ended"
+    "call_started",
+    "call_resumed",
+    "caller_turn",
+    "agent_turn",
+    "tool_called",
+    "dtmf",
+    "transfer",
+    "call_ended",
 ]
 
 
@@ -111,6 +118,17 @@ class CallStartedEvent(CallEventBase):
     gateway_id: ProcessId
 
 
+class CallResumedEvent(CallEventBase):
+    """The call's agent was lost and another took the call over: it carries the same
+    conversation on, and its events continue this call's ``seq``."""
+
+    type: Literal["call_resumed"] = "call_resumed"
+    agent_id: ProcessId
+    previous_agent_id: str = ""
+    epoch: int = Field(ge=2, description="The ownership epoch the call moved to.")
+    reason: str = ""
+
+
 class CallerTurnEvent(CallEventBase):
     """The caller said something (the final transcript of one utterance)."""
 
@@ -130,6 +148,12 @@ class AgentTurnEvent(CallEventBase):
         default=None, ge=0, description="Audio of this reply the caller heard; null = unknown."
     )
     produced_ms: int = Field(default=0, ge=0, description="Audio of this reply the model made.")
+    latency_ms: float | None = Field(
+        default=None,
+        ge=0,
+        description="From the end of the caller's speech to this reply's first audio; null "
+        "when the reply did not answer speech (the greeting, an answer to a key or a tool).",
+    )
 
 
 class ToolCalledEvent(CallEventBase):
@@ -185,6 +209,7 @@ class CallEndedEvent(CallEventBase):
 
 AnyCallEvent = Annotated[
     CallStartedEvent
+    | CallResumedEvent
     | CallerTurnEvent
     | AgentTurnEvent
     | ToolCalledEvent
@@ -201,6 +226,7 @@ EVENT_MODELS: dict[str, type[CallEventBase]] = {
     model.model_fields["type"].default: model
     for model in (
         CallStartedEvent,
+        CallResumedEvent,
         CallerTurnEvent,
         AgentTurnEvent,
         ToolCalledEvent,
@@ -304,6 +330,11 @@ def describe(event: AnyCallEvent) -> str:
         body = (
             f"from {event.from_number or '?'} to {event.to_number or '?'}, "
             f"agent {event.agent_id}, gateway {event.gateway_id}"
+        )
+    elif isinstance(event, CallResumedEvent):
+        body = (
+            f"agent {event.agent_id} took over from {event.previous_agent_id or '?'} "
+            f"at epoch {event.epoch} ({event.reason or 'resumed'})"
         )
     elif isinstance(event, CallerTurnEvent):
         body = repr(event.text)

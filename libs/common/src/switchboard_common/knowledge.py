@@ -17,7 +17,7 @@ from .ids import BusinessId
 from .messages import BusMessage, utc_now
 
 SERVICE_NAME = "knowledge"
-SERVICE_VERSION = "0.1.0"
+SERVICE_VERSION = "0.2.0"
 #: Queue group the endpoints share, so replicas split the load.
 QUEUE_GROUP = "knowledge"
 
@@ -27,7 +27,14 @@ ERROR_CODE_HEADER = "Nats-Service-Error-Code"
 #: Largest text accepted over the bus; bigger documents go through the HTTP API.
 MAX_BUS_DOCUMENT_BYTES = 512 * 1024
 
-ContentType = Literal["text/plain", "text/markdown", "text/html", "application/pdf"]
+DOCX_CONTENT_TYPE = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
+ContentType = Literal[
+    "text/plain",
+    "text/markdown",
+    "text/html",
+    "application/pdf",
+    "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+]
 DocumentId = str
 
 
@@ -40,7 +47,9 @@ class KnowledgeErrorCode(StrEnum):
 
 
 class KnowledgeHit(BaseModel):
-    """One ranked chunk. ``score`` is higher-is-better, in [0, 1] for cosine similarity."""
+    """One ranked chunk: ``source`` is the document's name or title and ``heading`` its
+    section path ("Menu > Desserts"). ``score`` is higher-is-better, absolute (comparable
+    across queries) on the embedded backend."""
 
     model_config = ConfigDict(frozen=True)
 
@@ -63,8 +72,21 @@ class KnowledgeQuery(BusMessage):
 
 
 class KnowledgeQueryReply(BusMessage):
+    """The hits that pass the relevance threshold, best first. ``no_answer`` is true when none
+    does: the business's documents do not cover the question (an answer in itself)."""
+
     type: Literal["knowledge.query.reply"] = "knowledge.query.reply"
     hits: list[KnowledgeHit]
+    no_answer: bool = Field(
+        False,
+        description="Nothing in the business's documents is relevant enough to answer "
+        "(since 0.2.0; hits is then empty).",
+    )
+    relevance_threshold: float | None = Field(
+        None,
+        description="The score a hit needed to pass (calibrated per embedder and backend); "
+        "null when no threshold applies and every hit is returned.",
+    )
     embed_ms: float = Field(description="Time spent embedding the query.")
     search_ms: float = Field(description="Time spent in the vector backend.")
 
@@ -106,6 +128,11 @@ class IngestReply(BusMessage):
     document: DocumentInfo
     unchanged: bool = Field(description="Same content hash as stored: nothing was re-indexed.")
     replaced_chunks: int = Field(description="Chunks of the previous version removed.")
+    truncated_chunks: int = Field(
+        0,
+        description="Chunks longer than the embedder's window, whose tail was not embedded "
+        "(0 when chunks are sized with the embedder's tokenizer, as they are by default).",
+    )
 
 
 class DeleteRequest(BusMessage):

@@ -13,7 +13,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
-from .ids import BusinessId, CallId, ProcessId
+from .ids import TOKEN_PATTERN, BusinessId, CallId, ProcessId
 
 
 def utc_now() -> datetime:
@@ -45,6 +45,11 @@ class CallOffer(BusMessage):
     to_number: str = ""
     account_sid: str = ""
     offered_at: datetime = Field(default_factory=utc_now)
+    #: The call is already streaming and its agent was lost: the taker carries it on from the
+    #: call's events instead of greeting (see docs/resilience.md).
+    resume: bool = False
+    #: The ownership epoch the taker will hold the call at (see :mod:`.call_lease`).
+    epoch: int = Field(1, ge=1)
 
 
 class CallOfferReply(BusMessage):
@@ -129,6 +134,26 @@ class ClearPlayback(BusMessage):
 
     type: Literal["playback.clear"] = "playback.clear"
     call_id: CallId
+
+
+class ReconnectCall(BusMessage):
+    """An agent's call lost its media stream (its gateway died) and did not come back through
+    Twilio's ``<Connect action>`` URL: any gateway redirects the live call to a new stream
+    through Twilio's REST API. Request-reply: the reply is a :class:`ReconnectReply`."""
+
+    type: Literal["call.reconnect"] = "call.reconnect"
+    call_id: CallId
+    agent_id: ProcessId
+    epoch: int = Field(1, ge=1)
+
+
+class ReconnectReply(BusMessage):
+    """Whether the gateway asked Twilio to bring the call back, and why not when it did not."""
+
+    type: Literal["call.reconnect.reply"] = "call.reconnect.reply"
+    call_id: CallId
+    ok: bool
+    reason: str = ""
 
 
 class PlaybackPosition(BusMessage):
@@ -251,3 +276,18 @@ class CallRecord(BusMessage):
     started_at: datetime = Field(default_factory=utc_now)
     ended_reason: EndReason | None = None
     transfer_to: str | None = None
+
+
+# --- the web console's sign-ins (JetStream KV, key = login name) ---------------------------
+
+
+class ConsoleLogin(BusMessage):
+    """One person's way into the web console. ``business_id`` None is a platform admin (every
+    business); otherwise the login sees that business alone. Only a hash of the password is
+    kept: ``scrypt$<n>$<r>$<p>$<salt hex>$<hash hex>``."""
+
+    type: Literal["console.login"] = "console.login"
+    login: str = Field(pattern=TOKEN_PATTERN)
+    business_id: BusinessId | None = None
+    password_hash: str
+    created_at: datetime = Field(default_factory=utc_now)

@@ -27,6 +27,11 @@ def render(template: str, **tokens: str) -> str:
 AGENT_DISPATCH = f"{ROOT}.agent.dispatch"
 #: Queue group all agent processes join on :data:`AGENT_DISPATCH`.
 AGENT_QUEUE_GROUP = "agents"
+#: Request-reply: an agent whose call lost its media stream asks any gateway to bring the call
+#: back on a new one through Twilio's REST API; one gateway of the queue group answers.
+GATEWAY_RECONNECT = f"{ROOT}.gateway.reconnect"
+#: Queue group all gateway processes join on :data:`GATEWAY_RECONNECT`.
+GATEWAY_QUEUE_GROUP = "gateways"
 #: Wildcard over every agent's liveness beat.
 AGENT_HEARTBEATS = f"{ROOT}.agent.*.heartbeat"
 #: Wildcard over every transcript event.
@@ -44,6 +49,9 @@ BUSINESSES_BUCKET = "sb_businesses"
 #: JetStream key-value bucket of phone-number claims: key = the E.164 digits (no "+"), value =
 #: the owning business id. Created atomically, so a number has at most one business.
 BUSINESS_NUMBERS_BUCKET = "sb_business_numbers"
+#: JetStream key-value bucket of the web console's sign-ins: key = login name, value = the
+#: ``ConsoleLogin`` JSON (a password hash, never the password).
+CONSOLE_LOGINS_BUCKET = "sb_console_logins"
 
 
 #: Templates of the per-id subjects; ``{name}`` is one subject token (see :func:`render`).

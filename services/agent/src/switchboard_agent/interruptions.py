@@ -104,6 +104,33 @@ class PlaybackCutter:
         reply.turns.cut(item_id, played)
         reply.turns.spoken(item_id, reply.in_flight.pop(item_id))
 
+    async def cut_at_stream_loss(self) -> bool:
+        """The call's media stream broke with its gateway and a new one is open: whatever the
+        lost gateway still held never reached the caller. Stop the reply in progress and
+        truncate it at the last audio Twilio confirmed played (what the caller surely heard);
+        True when a reply was cut, so the caller is owed the rest of it."""
+        reply = self._reply
+        response_id, item_id = reply.active_response, reply.ledger.current_item
+        link = self._link()
+        if link is None or item_id is None or (not reply.playing() and response_id is None):
+            return False
+        if response_id is not None:
+            reply.interrupted.add(response_id)
+            await link.cancel_response()
+        decision = truncation_for(reply.ledger, item_id, reply.idle_through, 0.0)
+        reply.turns.cut(item_id, decision.audio_end_ms)
+        if decision.audio_end_ms is not None:
+            await link.truncate(item_id, decision.audio_end_ms)
+        reply.idle_through = reply.ledger.last_seq  # none of the old audio will play now
+        log.info(
+            "call %s: stream lost, %s cut at %s of %.0f ms",
+            self._call_id,
+            item_id,
+            decision.audio_end_ms,
+            decision.produced_ms,
+        )
+        return True
+
     async def clear_playback(self) -> PlaybackPosition | None:
         try:
             reply = await self._nc.request(

@@ -38,6 +38,9 @@ class LimitsHost(Protocol):
     def last_activity(self) -> float:
         """When either side last spoke or the caller pressed a key (monotonic)."""
 
+    async def stream_lost(self) -> None:
+        """The caller's audio stopped (the call's gateway died): get the stream back."""
+
 
 class CallLimits:
     def __init__(
@@ -63,17 +66,28 @@ class CallLimits:
         self._link = link
 
     async def watch_media(self) -> None:
-        """Twilio streams audio all the time, silence included: a call whose audio stops for
-        long has lost its gateway, and must not hold this agent's capacity forever. Returns
-        when that happens."""
+        """Twilio streams audio all the time, silence included: a call whose audio stops has
+        lost its gateway. Once Twilio's own re-entry (the ``<Connect action>`` URL) had its
+        chance, ask a gateway to bring the call back through the REST API; a call whose audio
+        stays away must not hold this agent's capacity forever. Returns when that happens."""
         timeout = self._settings.media_timeout_s
+        ask_after = self._settings.stream_reentry_wait_s
+        asked = False
         while True:
             quiet = time.monotonic() - self._caller_audio.last_audio_at
             if quiet > timeout:
                 self._host.end_reason = "media_timeout"
                 log.warning("call %s: no caller audio for %.0f s, ending", self._call_id, quiet)
                 return
-            await asyncio.sleep(min(1.0, timeout - quiet + 0.01))
+            if quiet <= ask_after:
+                asked = False  # audio flows: a later loss asks again
+            elif not asked:
+                asked = True
+                log.warning("call %s: no caller audio for %.1f s", self._call_id, quiet)
+                await self._host.stream_lost()
+                continue
+            next_check = timeout if asked else ask_after
+            await asyncio.sleep(max(0.01, next_check - quiet + 0.01))
 
     async def watch(self) -> None:
         """The business's limits end a call politely: the agent says goodbye, then hangs up.

@@ -66,6 +66,8 @@ from .realtime.session_config import greeting_instructions
 from .reply import ReplyState
 from .resume import Resumption, keypress_text, rebuild, with_unconfirmed
 from .settings import AgentSettings
+from .stream_return import ask_for_new_stream
+from .takeover import Takeover, carry_on
 from .tool_runs import Run, ToolRuns
 from .tools import ToolContext, ToolRegistry
 from .tools.holding import HoldingLine
@@ -84,6 +86,7 @@ class CallSession:
         nc: Client,
         openai: AsyncOpenAI,
         tools: ToolRegistry,
+        takeover: Takeover | None = None,
     ) -> None:
         self.call_id = offer.call_id
         self.business = business
@@ -94,6 +97,8 @@ class CallSession:
         self._feed = LiveFeed(nc, business.business_id, offer.call_id)
         self._offer = offer
         self._events = CallEventPublisher(nc.jetstream(), business.business_id, offer.call_id)
+        #: Set when this session carries on a call whose agent was lost.
+        self._takeover = takeover
         #: The reply in progress, shared with the collaborators; the ledger and the set of
         #: interrupted responses are also held here directly for the per-frame audio path.
         self._ledger = AudioLedger()
@@ -121,6 +126,9 @@ class CallSession:
         )
         self._background: set[asyncio.Task[None]] = set()
         self._speech_stopped_at: float | None = None
+        #: Turn latency (ms) of each reply that answered the caller's speech, by item id,
+        #: until its agent_turn event carries it.
+        self._turn_latency_ms: dict[str, float] = {}
         self._speech_started_at: float | None = None
         #: The call's span, and the open turn's (end of caller speech to first agent audio).
         self._span: Span = trace.INVALID_SPAN
@@ -146,6 +154,10 @@ class CallSession:
             self._exit,
             self._current_link,
         )
+        if takeover is not None:
+            self._events.adopt(takeover.events)
+            earlier = rebuild(takeover.events)
+            self._caller_turns, self._turns.count = earlier.caller_turns, earlier.agent_turns
 
     # --- lifecycle ---------------------------------------------------------------------------
 
@@ -218,7 +230,10 @@ class CallSession:
         if self._ended.is_set():
             return
         await self._caller_audio.flush(link)
-        await link.respond(greeting_instructions(self.business.greeting))
+        if self._takeover is None:
+            await link.respond(greeting_instructions(self.business.greeting))
+        else:  # no second greeting: the conversation goes on where the caller left it
+            await carry_on(link, self.conversation())
         self._caller_audio.last_audio_at = time.monotonic()
         pump = asyncio.create_task(self._keeper.pump(link), name=f"pump-{self.call_id}")
         ended = asyncio.create_task(self._ended.wait())
@@ -297,6 +312,10 @@ class CallSession:
     def last_activity(self) -> float:
         return self._last_activity
 
+    async def stream_lost(self) -> None:
+        epoch = 1 if self._takeover is None else self._takeover.lease.epoch
+        await ask_for_new_stream(self._nc, self.call_id, self._settings.agent_id, epoch)
+
     # --- from the gateway --------------------------------------------------------------------
 
     async def _on_control(self, msg: Msg) -> None:
@@ -305,14 +324,25 @@ class CallSession:
         except ValidationError as exc:
             log.warning("call %s: unreadable control message: %s", self.call_id, logs.private(exc))
             return
-        if isinstance(event, CallStarted):
+        if isinstance(event, CallStarted) and self._started.is_set():
+            self._spawn(self._stream_back(event))
+        elif isinstance(event, CallStarted):
             self._started_at = time.monotonic()
-            self._events.call_started(
-                agent_id=self._settings.agent_id,
-                gateway_id=event.gateway_id,
-                from_number=self._offer.from_number,
-                to_number=self._offer.to_number,
-            )
+            if self._takeover is None:
+                self._events.call_started(
+                    agent_id=self._settings.agent_id,
+                    gateway_id=event.gateway_id,
+                    from_number=self._offer.from_number,
+                    to_number=self._offer.to_number,
+                )
+            else:
+                self._started_at = self._takeover.started_monotonic() or self._started_at
+                self._events.call_resumed(
+                    agent_id=self._settings.agent_id,
+                    previous_agent_id=self._takeover.previous_agent_id,
+                    epoch=self._takeover.lease.epoch,
+                    reason="agent_lost",
+                )
             self._started.set()
             self._settled.set()
         elif isinstance(event, PlaybackIdle):
@@ -326,6 +356,20 @@ class CallSession:
             self.end_reason = event.reason.value
             self._ended.set()
             self._settled.set()
+
+    async def _stream_back(self, event: CallStarted) -> None:
+        """The call's stream was lost with its gateway and is back on a new one (re-entered
+        through Twilio's action URL or a REST redirect): the conversation goes on. A reply the
+        caller lost with the old stream is cut where they stopped hearing it and answered
+        again."""
+        log.warning("call %s: the stream is back through %s", self.call_id, event.gateway_id)
+        self._last_activity = time.monotonic()
+        if not await self._cutter.cut_at_stream_loss() or self._link is None:
+            return
+        if self._reply.active_response is None:
+            await self._link.respond()
+        else:
+            self._answer_owed = True  # once the cut response has ended
 
     async def _tell_keypress(self, digit: str) -> None:
         """Key presses reach the model as a user message, and every one is answered. While the
@@ -390,7 +434,9 @@ class CallSession:
             metrics.FRAMES_DROPPED.labels("interrupted").inc()
             return
         if self._speech_stopped_at is not None:
-            metrics.TURN_LATENCY.observe(time.perf_counter() - self._speech_stopped_at)
+            latency_s = time.perf_counter() - self._speech_stopped_at
+            metrics.TURN_LATENCY.observe(latency_s)
+            self._turn_latency_ms[delta.item_id] = latency_s * 1000.0
             self._speech_stopped_at = None
             self._end_turn_span()
         self._last_activity = time.monotonic()
@@ -458,6 +504,7 @@ class CallSession:
             interrupted=interrupted,
             played_ms=played_ms,
             produced_ms=produced_ms,
+            latency_ms=self._turn_latency_ms.pop(item_id, None),
         )
 
     def _count_usage(self, usage: RealtimeResponseUsage | None) -> None:

@@ -40,12 +40,19 @@ class AgentSettings(BaseSettings):
     transcription_model: str = "gpt-4o-mini-transcribe"
     agent_id: str = Field(default_factory=_default_agent_id)
     max_calls: int = Field(50, ge=1, description="Calls one process takes before leaving the pool.")
-    heartbeat_interval_s: float = Field(1.0, gt=0)
+    #: A lost agent is noticed after 3 missed beats (the gateway's `agent_missed_beats`): 0.75 s.
+    heartbeat_interval_s: float = Field(0.25, gt=0)
     start_timeout_s: float = Field(
         30.0, gt=0, description="How long a taken call may wait for its media stream to start."
     )
     media_timeout_s: float = Field(
         10.0, gt=0, description="End a call whose caller audio stopped (its gateway is gone)."
+    )
+    stream_reentry_wait_s: float = Field(
+        1.5,
+        gt=0,
+        description="Caller audio stopped this long (the call's gateway died) and the call not "
+        "back through Twilio's action URL: ask a gateway to redirect it to a new stream.",
     )
     realtime_open_retry_delays_s: list[float] = Field(
         default_factory=lambda: [0.2, 0.5], description="Pauses between Realtime open attempts."

@@ -20,6 +20,7 @@ from switchboard_common.messages import AgentHeartbeat, CallOffer, CallOfferRepl
 from . import metrics
 from .session import CallSession
 from .settings import AgentSettings
+from .takeover import TakeoverRefused, take_over
 from .tools import ToolRegistry
 
 log = logging.getLogger(__name__)
@@ -129,7 +130,15 @@ class AgentWorker:
         business = self._directory.get(offer.business_id)
         if business is None:
             return decline(f"unknown business {offer.business_id!r}")
-        session = CallSession(offer, business, self.settings, self._nc, self._openai, self._tools)
+        takeover = None
+        if offer.resume:
+            try:
+                takeover = await take_over(self._nc, offer, self.agent_id)
+            except TakeoverRefused as exc:
+                return decline(str(exc))
+        session = CallSession(
+            offer, business, self.settings, self._nc, self._openai, self._tools, takeover
+        )
         await session.prepare()
         self.sessions[offer.call_id] = session
         metrics.ACTIVE_CALLS.inc()

@@ -19,7 +19,9 @@ from .api import create_api
 from .backends.base import KnowledgeBackend
 from .bus import KnowledgeBus
 from .embeddings import make_embedder
+from .embeddings.local import WordPieceCounter
 from .jobs import JobStore
+from .relevance import calibrated_threshold
 from .service import KnowledgeService
 from .settings import KnowledgeSettings
 
@@ -62,6 +64,10 @@ async def serve(settings: KnowledgeSettings) -> None:
             directory,
             settings.chunk_max_tokens,
             settings.chunk_overlap_tokens,
+            WordPieceCounter() if settings.embedder == "local" else None,
+            settings.relevance_threshold
+            if settings.relevance_threshold is not None
+            else calibrated_threshold(embedder.name, backend.name),
         )
         bus = KnowledgeBus(nc, service, settings.max_concurrent_requests)
         await bus.start()

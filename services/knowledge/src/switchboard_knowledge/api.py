@@ -28,6 +28,7 @@ CONTENT_TYPES = {
     ".html": "text/html",
     ".htm": "text/html",
     ".pdf": "application/pdf",
+    ".docx": "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
 }
 
 
@@ -61,7 +62,9 @@ def create_api(
             200: {"description": "Indexed"},
             202: {"description": "Large upload: a job to poll at /jobs/{job_id}"},
             **business_problems,
-            **problems(413, 415, s415="Not text, Markdown, HTML or PDF (by type or file name)"),
+            **problems(
+                413, 415, s415="Not text, Markdown, HTML, PDF or DOCX (by type or file name)"
+            ),
         },
     )
     async def upload(
@@ -76,7 +79,7 @@ def create_api(
         source = file.filename or "upload"
         kind = content_type or _guess_type(source, file.content_type)
         if kind is None:
-            raise HTTPException(415, "send text/plain, text/markdown, text/html or a PDF")
+            raise HTTPException(415, "send text/plain, text/markdown, text/html, a PDF or a DOCX")
 
         async def ingest(job: Job | None = None) -> IngestReply:
             return await service.ingest(

@@ -16,3 +16,8 @@ REQUESTS_WAITING = Counter(
     "Bus requests that had to wait for a free concurrency slot.",
     ["endpoint"],
 )
+CHUNKS_TRUNCATED = Counter(
+    "switchboard_knowledge_chunks_truncated_total",
+    "Chunks ingested that were longer than the embedder's window, so their tail was not "
+    "embedded. Should stay 0: the chunker sizes chunks with the embedder's tokenizer.",
+)

@@ -10,6 +10,7 @@ import logging
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
+from typing import Protocol
 
 from switchboard_common.business import BusinessLookup
 from switchboard_common.knowledge import (
@@ -29,13 +30,16 @@ from .backends.base import (
 )
 from .documents import (
     DocumentError,
+    TextChunk,
     chunk_sections,
     content_hash,
+    count_tokens,
     document_id_for,
     extract_sections,
 )
 from .embeddings.base import Embedder, EmbeddingUnavailable
 from .errors import BadRequest, DocumentNotFound, Unavailable, UnknownBusiness
+from .metrics import CHUNKS_TRUNCATED
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +47,14 @@ log = logging.getLogger(__name__)
 EMBED_BATCH = 64
 
 Progress = Callable[[int, int], None]
+
+
+class TokenCounter(Protocol):
+    """The embedder's tokenizer: its token count of a text, and the longest it embeds whole."""
+
+    window: int
+
+    def __call__(self, text: str) -> int: ...
 
 
 def document_info(record: DocumentRecord) -> DocumentInfo:
@@ -65,12 +77,22 @@ class KnowledgeService:
         directory: BusinessLookup,
         chunk_max_tokens: int = 200,
         chunk_overlap_tokens: int = 40,
+        token_counter: TokenCounter | None = None,
+        relevance_threshold: float | None = None,
     ) -> None:
+        """``token_counter`` counts tokens as the embedder does (with its ``window``): chunks
+        are then sized to it exactly, and any that would still be truncated are counted.
+        ``relevance_threshold``: hits scoring below it are not answers; when none passes, the
+        reply says ``no_answer`` (None: every hit passes, no judgement is made)."""
+        self.relevance_threshold = relevance_threshold
         self.backend = backend
         self.embedder = embedder
         self._directory = directory
         self._max_tokens = chunk_max_tokens
         self._overlap = chunk_overlap_tokens
+        self._counter = token_counter
+        if token_counter is not None:
+            self._max_tokens = min(chunk_max_tokens, token_counter.window)
 
     def _known(self, business_id: str) -> None:
         if self._directory.get(business_id) is None:
@@ -91,8 +113,12 @@ class KnowledgeService:
         except BackendUnavailable as exc:
             raise Unavailable(f"vector backend unavailable: {exc}") from exc
         done = time.perf_counter()
+        threshold = self.relevance_threshold
+        passing = [c for c in found if threshold is None or c.score >= threshold]
         return KnowledgeQueryReply(
-            hits=[_hit(c) for c in found],
+            hits=[_hit(c) for c in passing],
+            no_answer=not passing,
+            relevance_threshold=threshold,
             embed_ms=(embedded - started) * 1000.0,
             search_ms=(done - embedded) * 1000.0,
         )
@@ -119,11 +145,14 @@ class KnowledgeService:
             return IngestReply(document=document_info(existing), unchanged=True, replaced_chunks=0)
         try:
             sections = await asyncio.to_thread(extract_sections, content_type, data)
-            chunks = chunk_sections(sections, self._max_tokens, self._overlap)
+            chunks = chunk_sections(
+                sections, self._max_tokens, self._overlap, self._counter or count_tokens
+            )
         except DocumentError as exc:
             raise BadRequest(str(exc)) from exc
         if not chunks:
             raise BadRequest(f"{source}: no text to index")
+        truncated = self._truncated(chunks)
         records: list[ChunkRecord] = []
         for start in range(0, len(chunks), EMBED_BATCH):
             batch = chunks[start : start + EMBED_BATCH]
@@ -159,7 +188,23 @@ class KnowledgeService:
         except BackendUnavailable as exc:
             raise Unavailable(str(exc)) from exc
         log.info("%s/%s: %d chunks (%d replaced)", business_id, doc_id, len(records), removed)
-        return IngestReply(document=document_info(record), unchanged=False, replaced_chunks=removed)
+        return IngestReply(
+            document=document_info(record),
+            unchanged=False,
+            replaced_chunks=removed,
+            truncated_chunks=truncated,
+        )
+
+    def _truncated(self, chunks: list[TextChunk]) -> int:
+        """Chunks longer than the embedder's window (their tail would not be embedded)."""
+        if self._counter is None:
+            return 0
+        counter = self._counter
+        over = sum(1 for c in chunks if counter(c.embedding_text) > counter.window)
+        if over:
+            CHUNKS_TRUNCATED.inc(over)
+            log.warning("%d of %d chunks exceed the embedder's window", over, len(chunks))
+        return over
 
     async def delete(self, business_id: str, document_id: str) -> bool:
         self._known(business_id)

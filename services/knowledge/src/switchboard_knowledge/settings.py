@@ -45,6 +45,11 @@ class KnowledgeSettings(BaseSettings):
     )
     max_concurrent_requests: int = Field(64, ge=1, description="Bus requests handled at once.")
     chunk_max_tokens: int = Field(200, ge=32)
+    relevance_threshold: float | None = Field(
+        None,
+        description="Score a hit needs to count as an answer; unset: the one calibrated for "
+        "the embedder and backend (see relevance.py), or none if that pair is uncalibrated.",
+    )
     chunk_overlap_tokens: int = Field(40, ge=0)
     sync_ingest_max_bytes: int = Field(
         256 * 1024, ge=0, description="Bigger HTTP uploads become a job to poll."

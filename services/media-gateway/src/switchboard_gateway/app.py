@@ -18,6 +18,7 @@ from switchboard_common.settings import NatsSettings
 from .calls.dispatch import Dispatcher
 from .calls.liveness import AgentLiveness
 from .calls.records import CallRecords
+from .console import include_console, open_console
 from .context import GatewayContext
 from .routes import admin, health, media, voice
 from .routes.calls import make_calls_router
@@ -66,6 +67,8 @@ def create_app(settings: GatewaySettings, nats_settings: NatsSettings | None = N
             await ctx.start()
             stack.push_async_callback(ctx.stop)
             app.state.ctx = ctx
+            console = await open_console(app, nc, settings)
+            stack.push_async_callback(console.knowledge.aclose)
             yield
 
     app = FastAPI(
@@ -97,5 +100,6 @@ def create_app(settings: GatewaySettings, nats_settings: NatsSettings | None = N
             lambda: settings.admin_token.get_secret_value(),
         )
     )
+    include_console(app)
     app.openapi = tidy_openapi(app.openapi)  # type: ignore[method-assign]
     return app

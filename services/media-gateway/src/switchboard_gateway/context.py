@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -17,11 +18,13 @@ from switchboard_common.bus import on_disconnect, on_reconnect
 from switchboard_common.business import BusinessLookup
 from switchboard_common.business_store import BusinessStore
 from switchboard_common.lifecycle import wait_until_idle
-from switchboard_common.messages import AgentHeartbeat, EndReason
+from switchboard_common.messages import AgentHeartbeat, EndReason, ReconnectCall
 
 from .calls.dispatch import Dispatcher
+from .calls.handover import move_call
 from .calls.liveness import AgentLiveness
 from .calls.records import CallRecords
+from .calls.reentry import reconnect
 from .settings import GatewaySettings
 from .twilio.rest import TwilioCallControl
 from .twilio.signature import SignatureChecker
@@ -46,10 +49,20 @@ class GatewayContext:
     call_control: TwilioCallControl | None = None
     sessions: dict[str, MediaStreamSession] = field(default_factory=dict)
     accepting: bool = True
+    #: Each agent's latest heartbeat and when it came (monotonic): the console's health page.
+    agent_beats: dict[str, tuple[AgentHeartbeat, float]] = field(default_factory=dict)
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
+    _moving: set[str] = field(default_factory=set)
+    _moves: set[asyncio.Task[None]] = field(default_factory=set)
 
     async def start(self) -> None:
         await self.nc.subscribe(subjects.AGENT_HEARTBEATS, cb=self._on_heartbeat)
+        if self.call_control is not None:  # only a gateway that can reach Twilio's REST API
+            await self.nc.subscribe(
+                subjects.GATEWAY_RECONNECT,
+                queue=subjects.GATEWAY_QUEUE_GROUP,
+                cb=self._on_reconnect,
+            )
         # Cut off from the bus, we hear no heartbeats: that says nothing about the agents.
         on_disconnect(self.nc, self.liveness.bus_lost)
         on_reconnect(self.nc, self.liveness.bus_back)
@@ -71,7 +84,7 @@ class GatewayContext:
         self.accepting = False
         for session in list(self.sessions.values()):
             await session.end(EndReason.GATEWAY_SHUTDOWN)
-        for task in self._tasks:
+        for task in [*self._tasks, *self._moves]:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
@@ -83,10 +96,22 @@ class GatewayContext:
             log.warning("unreadable heartbeat on %s", msg.subject)
             return
         self.liveness.beat(beat.agent_id, beat.interval_s)
+        self.agent_beats[beat.agent_id] = (beat, time.monotonic())
+
+    async def _on_reconnect(self, msg: Msg) -> None:
+        try:
+            request = ReconnectCall.model_validate_json(msg.data)
+        except ValidationError:
+            log.warning("unreadable reconnect request on %s", msg.subject)
+            return
+        reply = await reconnect(request, self)
+        with contextlib.suppress(Exception):
+            await msg.respond(reply.to_bytes())
 
     async def _watch_agents(self) -> None:
-        """End the calls of agents that stopped beating; the caller hears an apology (the TwiML
-        after <Connect>) instead of silence."""
+        """Move the calls of agents that stopped beating to another agent; a call no agent
+        can take ends, and the caller hears an apology (the TwiML after <Connect>) instead of
+        silence. Each call is moved in its own task, so one slow move delays no other."""
         while True:
             await asyncio.sleep(0.25)
             lost = [
@@ -97,9 +122,21 @@ class GatewayContext:
             if not lost or not await self._hearing_the_bus():
                 continue
             for session in lost:
+                if session.call_id in self._moving:
+                    continue
                 if session.agent_id and not self.liveness.alive(session.agent_id):
                     log.warning("call %s: agent %s lost", session.call_id, session.agent_id)
-                    await session.end(EndReason.AGENT_LOST)
+                    self._moving.add(session.call_id)
+                    task = asyncio.create_task(self._move(session), name="move-call")
+                    self._moves.add(task)
+                    task.add_done_callback(self._moves.discard)
+
+    async def _move(self, session: MediaStreamSession) -> None:
+        try:
+            if not await move_call(session, self):
+                await session.end(EndReason.AGENT_LOST)
+        finally:
+            self._moving.discard(session.call_id)
 
     async def _hearing_the_bus(self) -> bool:
         """Whether a round trip to our server works now, before silence is held against an

@@ -40,3 +40,14 @@ TRANSFERS = Counter(
     "Calls handed to a person, by how: Twilio's REST API or the <Connect action> URL.",
     ["via"],
 )
+CALLS_MOVED = Counter(
+    "switchboard_gateway_calls_moved_total",
+    "Calls whose agent was lost, by outcome: moved to another agent, or no agent could take it.",
+    ["outcome"],
+)
+REENTRIES = Counter(
+    "switchboard_gateway_reentries_total",
+    "Calls brought back on a new media stream after theirs was lost, by path: the <Connect "
+    "action> URL, or a REST redirect the agent asked for.",
+    ["via"],
+)

@@ -89,6 +89,26 @@ class GatewaySettings(BaseSettings):
     )
     max_calls: int = Field(1000, ge=1, description="Concurrent media streams per process.")
     call_record_ttl_s: float = Field(3600.0, gt=0)
+    knowledge_url: str = Field(
+        "http://127.0.0.1:8090",
+        description="The knowledge service's HTTP API, where the console uploads, lists and "
+        "deletes a business's documents: GATEWAY_KNOWLEDGE_URL.",
+    )
+    knowledge_token: SecretStr = Field(
+        SecretStr(DEV_ADMIN_TOKEN),
+        validation_alias=AliasChoices("KNOWLEDGE_ADMIN_TOKEN", "GATEWAY_KNOWLEDGE_TOKEN"),
+        description="The knowledge API's bearer token (the knowledge service's "
+        "KNOWLEDGE_ADMIN_TOKEN).",
+    )
+    console_session_secret: SecretStr = Field(
+        SecretStr(""),
+        description="Signs the console's session cookies (GATEWAY_CONSOLE_SESSION_SECRET). "
+        "Empty: a key derived from GATEWAY_ADMIN_TOKEN, so every gateway replica accepts the "
+        "same sessions and changing the token signs everyone out.",
+    )
+    console_session_ttl_s: float = Field(
+        8 * 3600.0, gt=0, description="A console session expires this long after sign-in."
+    )
     drain: DrainSettings = Field(
         default_factory=DrainSettings, description="SWITCHBOARD_DRAIN_TIMEOUT_S (SIGTERM)."
     )

@@ -79,6 +79,8 @@ class MediaStreamSession:
         self.call_id = ""
         self.business_id = ""
         self.agent_id = ""
+        #: The ownership epoch of the agent this stream is bound to (see :meth:`rebind`).
+        self.epoch = 1
         self._stream_sid = ""
         self._audio_subject = ""
         self._playback = PlaybackTracker()
@@ -164,6 +166,8 @@ class MediaStreamSession:
         if call_id in self._ctx.sessions:
             raise wire.MediaStreamError(f"call {call_id} already has a stream")
         self.call_id, self.business_id, self.agent_id = call_id, business_id, agent_id
+        epoch = params.get("epoch", "1")
+        self.epoch = int(epoch) if epoch.isdigit() and 0 < len(epoch) < 10 else 1
         self._stream_sid = start.stream_sid
         self._begin_trace(params)
         self._ctx.sessions[call_id] = self
@@ -183,15 +187,17 @@ class MediaStreamSession:
             ).to_bytes(),
             headers=self._control_headers,
         )
-        await self._ctx.records.put(
+        await self._ctx.records.change(
             CallRecord(
                 call_id=call_id,
                 business_id=business_id,
                 state=CallState.STREAMING,
                 gateway_id=self._ctx.settings.gateway_id,
                 agent_id=agent_id,
-                stream_sid=start.stream_sid,
-            )
+            ),
+            state=CallState.STREAMING,
+            gateway_id=self._ctx.settings.gateway_id,
+            stream_sid=start.stream_sid,
         )
         log.info("call %s: stream %s started (agent %s)", call_id, start.stream_sid, agent_id)
 
@@ -215,10 +221,13 @@ class MediaStreamSession:
 
     async def _on_mark(self, message: dict[str, Any]) -> None:
         name = wire.mark_name_of(message)
+        seq_text, _, epoch_text = name.partition("@")
         try:
-            seq = int(name)
+            seq, epoch = int(seq_text), int(epoch_text or "1")
         except ValueError:
             raise wire.MediaStreamError(f"mark {name!r} is not one of ours") from None
+        if epoch != self.epoch:
+            return  # the lost agent's audio, returned by the clear at the move
         if self._playback.played(seq) and self.call_id:
             self._idle.set()
             await self._nc.publish(
@@ -267,8 +276,11 @@ class MediaStreamSession:
         """A mark named after the chunk: Twilio echoes it once the caller heard that far."""
         self._unmarked_ms = 0
         self._marked = seq
+        # Named after the chunk, and after the epoch once the call has moved (each agent
+        # numbers its chunks from 0).
+        name = str(seq) if self.epoch == 1 else f"{seq}@{self.epoch}"
         with contextlib.suppress(Exception):
-            await self._ws.send_text(wire.mark_message(self._stream_sid, str(seq)))
+            await self._ws.send_text(wire.mark_message(self._stream_sid, name))
 
     def _mark_tail(self) -> None:
         """Marks may cover several chunks; once the agent pauses, mark the last one so the end
@@ -369,6 +381,33 @@ class MediaStreamSession:
                 async with asyncio.timeout(HANGUP_PLAYBACK_WAIT_S):
                     await self._idle.wait()
 
+    # --- a new agent ------------------------------------------------------------------------
+
+    async def rebind(self, agent_id: str, epoch: int) -> None:
+        """The call moved to ``agent_id`` at ``epoch`` (its agent was lost): drop what the lost
+        agent had queued at Twilio (the new one answers again from what the caller heard),
+        start playback tracking afresh for the new agent's numbering, and tell it the stream
+        is open."""
+        if self._ended:
+            return
+        self.agent_id, self.epoch = agent_id, epoch
+        if self._tail_timer is not None:
+            self._tail_timer.cancel()
+            self._tail_timer = None
+        self._playback = PlaybackTracker()
+        self._unmarked_ms, self._marked = 0, -1
+        with contextlib.suppress(Exception):
+            await self._ws.send_text(wire.clear_message(self._stream_sid))
+        await self._nc.publish(
+            subjects.agent_control(self.call_id),
+            CallStarted(
+                call_id=self.call_id,
+                stream_sid=self._stream_sid,
+                gateway_id=self._ctx.settings.gateway_id,
+            ).to_bytes(),
+            headers=self._control_headers,
+        )
+
     # --- the end ---------------------------------------------------------------------------
 
     async def end(self, reason: EndReason) -> None:
@@ -399,17 +438,20 @@ class MediaStreamSession:
                 )
             except Exception as exc:
                 log.warning("call %s: could not tell the agent it ended: %s", self.call_id, exc)
-            await self._ctx.records.put(
+            await self._ctx.records.change(
                 CallRecord(
                     call_id=self.call_id,
                     business_id=self.business_id,
                     state=CallState.ENDED,
                     gateway_id=self._ctx.settings.gateway_id,
                     agent_id=self.agent_id or None,
+                    epoch=self.epoch,
                     stream_sid=self._stream_sid,
-                    ended_reason=reason,
-                    transfer_to=self._transfer_to,
-                )
+                ),
+                state=CallState.ENDED,
+                gateway_id=self._ctx.settings.gateway_id,
+                ended_reason=reason,
+                transfer_to=self._transfer_to,
             )
             log.info("call %s: ended (%s)", self.call_id, reason.value)
         if self._span is not None:

@@ -4,6 +4,11 @@ Order of events mirrors Twilio: signed voice webhook → TwiML → ``<Connect><S
 websocket upgrade, media at real time, caller script) → if the gateway closes the stream, the
 ``<Connect action>`` URL (signed like the webhook) and the TwiML it answers, or without an action
 the TwiML verbs after ``<Connect>``; if the caller hangs up, ``stop`` and nothing more.
+
+A stream that breaks without a close (the gateway's host died) is *lost*: Twilio requests the
+``<Connect action>`` URL, or on some failures does nothing at all while the caller stays on the
+line (see :attr:`CallConfig.stream_lost`). A ``<Connect><Stream>`` answered then, by the action
+URL or by a REST update, opens a new stream for the same call, and the scenario carries on.
 """
 
 from __future__ import annotations
@@ -37,6 +42,14 @@ from .signing import twilio_signature as sign
 from .stream import CallClock, LogFn, StreamClosed, TurnLatency, TwilioMediaStream
 from .transcript import TranscriptFollower, describe_event
 from .twiml import ConnectStream, Dial, Hangup, Pause, Reject, Say, TwimlError, Verb, parse_twiml
+
+#: The close code of a websocket that broke without a closing handshake.
+CLOSE_ABNORMAL = 1006
+
+
+def _stream_in(verbs: list[Verb]) -> ConnectStream | None:
+    """The ``<Connect><Stream>`` of a TwiML document, if it has one."""
+    return next((v for v in verbs if isinstance(v, ConnectStream)), None)
 
 
 class CallFailed(Exception):
@@ -72,6 +85,11 @@ class CallConfig:
     http_client: httpx.AsyncClient | None = None
     #: Twilio's REST API stand-in this call answers to (live-call updates: transfer, hang up).
     rest_api: TwilioRestStandIn | None = None
+    #: What Twilio does when the stream breaks without a close: request the ``<Connect
+    #: action>`` URL, or nothing ("wait": the caller waits in silence for a REST update).
+    stream_lost: Literal["action", "wait"] = "action"
+    #: How long a caller on a lost stream waits for the call to come back before hanging up.
+    lost_wait_s: float = 10.0
 
 
 @dataclass(slots=True)
@@ -113,6 +131,10 @@ class CallResult:
     dialed: str | None = None
     #: Live-call updates received over the REST API: "redirect" or "completed".
     rest_updates: list[str] = field(default_factory=list)
+    #: Media streams the call had (more than one after a lost stream came back), and how each
+    #: came back: "action" (the <Connect action> URL) or "rest" (a REST update).
+    streams: int = 0
+    reentries: list[str] = field(default_factory=list)
     transcript: list[CallEvent] = field(default_factory=list)
     recording: bytes | None = None
     duration_s: float = 0.0
@@ -168,7 +190,10 @@ class CallSimulator:
         self._result: CallResult | None = None
         self._redirect: list[Verb] | None = None
         self._completed = False
+        self._updated = asyncio.Event()
         self._rest_tasks: set[asyncio.Task[None]] = set()
+        self._stream_started_at = 0.0
+        self._recording = bytearray()
 
     def _log(self, text: str) -> None:
         line = f"[{self.clock.now():6.2f}s] {text}"
@@ -205,6 +230,8 @@ class CallSimulator:
             if self.stream is not None:
                 await self.stream.aclose()
                 self._collect(self.stream, result)
+            if cfg.record or cfg.record_path is not None:
+                result.recording = bytes(self._recording)
             if follower is not None:
                 await follower.stop()
                 result.errors.extend(follower.errors)
@@ -223,6 +250,7 @@ class CallSimulator:
         if self._result is not None:
             self._result.rest_updates.append("redirect")
         self._redirect = verbs
+        self._updated.set()
         self._end_stream_for_update()
 
     async def complete(self) -> None:
@@ -231,6 +259,7 @@ class CallSimulator:
         if self._result is not None:
             self._result.rest_updates.append("completed")
         self._completed = True
+        self._updated.set()
         self._end_stream_for_update()
 
     def _end_stream_for_update(self) -> None:
@@ -316,17 +345,76 @@ class CallSimulator:
 
         for index, verb in enumerate(verbs):
             if isinstance(verb, ConnectStream):
-                outcome = await self._connect(verb, scenario, result)
-                if outcome == "caller":
-                    return  # the caller hung up: Twilio runs no more TwiML
-                if outcome == "twilio":  # a REST update ended the stream: no <Connect action>
-                    await self._after_update(scenario, result)
-                    return
-                await self._after_stream(verb, verbs[index + 1 :], public_url, scenario, result)
+                await self._streams(verb, verbs[index + 1 :], public_url, scenario, result)
                 return
             if await self._follow(verb, result, after_stream=False):
                 break
         raise CallFailed("the TwiML ended the call without <Connect><Stream>")
+
+    async def _streams(
+        self,
+        verb: ConnectStream,
+        rest: list[Verb],
+        document_url: str,
+        scenario: Scenario,
+        result: CallResult,
+    ) -> None:
+        """One media stream after another: a lost stream, or a REST update, may bring the call
+        back on a new ``<Connect><Stream>``; anything else ends it."""
+        while True:
+            outcome = await self._connect(verb, scenario, result)
+            if outcome == "caller":
+                return  # the caller hung up: Twilio runs no more TwiML
+            if outcome == "twilio":  # a REST update ended the stream: no <Connect action>
+                again = _stream_in(self._redirect or [])
+                if again is not None and not self._completed:
+                    verb, self._redirect = again, None
+                    self._updated.clear()
+                    result.reentries.append("rest")
+                    continue
+                await self._after_update(scenario, result)
+                return
+            if outcome == "lost":
+                after = await self._after_loss(verb, document_url, result)
+                if after is None:
+                    return
+                again = _stream_in(after)
+                if again is not None:
+                    verb = again
+                    continue
+                await self._after_stream(verb, rest, document_url, scenario, result, after)
+                return
+            await self._after_stream(verb, rest, document_url, scenario, result)
+            return
+
+    async def _after_loss(
+        self, verb: ConnectStream, document_url: str, result: CallResult
+    ) -> list[Verb] | None:
+        """The stream broke: what Twilio does next. With the action callback, the TwiML it
+        answers; without, whatever a REST update brings within the caller's patience (None
+        when nothing does: the caller hangs up)."""
+        if self.config.stream_lost == "action" and verb.action is not None:
+            after = await self._request_action(verb, document_url, result)
+            if _stream_in(after) is not None:
+                result.reentries.append("action")
+            return after
+        self._log(f"the stream is lost; the caller waits up to {self.config.lost_wait_s:g} s")
+        try:
+            async with asyncio.timeout(self.config.lost_wait_s):
+                await self._updated.wait()
+        except TimeoutError:
+            result.errors.append(
+                f"the stream was lost and nothing brought the call back in "
+                f"{self.config.lost_wait_s:g} s: the caller hung up"
+            )
+            return None
+        self._updated.clear()
+        if self._completed:
+            return []
+        verbs, self._redirect = self._redirect or [], None
+        if _stream_in(verbs) is not None:
+            result.reentries.append("rest")
+        return verbs
 
     async def _follow(self, verb: Verb, result: CallResult, *, after_stream: bool) -> bool:
         """Run one verb other than ``<Connect>``; True when it ends the call."""
@@ -359,13 +447,17 @@ class CallSimulator:
         document_url: str,
         scenario: Scenario,
         result: CallResult,
+        answered: list[Verb] | None = None,
     ) -> None:
-        """The gateway closed the stream: Twilio requests ``<Connect action>`` and follows its
-        TwiML, or without an action goes on with the verbs after ``<Connect>``. Then the
-        scenario's remaining turn decides whether this ending was the expected one."""
+        """The gateway closed the stream: Twilio requests ``<Connect action>`` (unless its
+        TwiML is already ``answered``) and follows it, or without an action goes on with the
+        verbs after ``<Connect>``. Then the scenario's remaining turn decides whether this
+        ending was the expected one."""
         followed = False
         try:
-            if verb.action is not None:
+            if answered is not None:
+                rest = answered
+            elif verb.action is not None:
                 rest = await self._request_action(verb, document_url, result)
             for after in rest:
                 if await self._follow(after, result, after_stream=True):
@@ -474,7 +566,10 @@ class CallSimulator:
             ) from None
         except (OSError, WebSocketException, TimeoutError) as exc:
             raise CallFailed(f"media stream connection failed: {exc!r}") from exc
+        if self.stream is not None:  # the lost one this stream replaces
+            self._collect(self.stream, result)
         self.stream = stream
+        result.streams += 1
         result.connected = True
         result.stream_sid = stream.stream_sid
         result.handshake_status = 101
@@ -507,6 +602,10 @@ class CallSimulator:
             result.closed_by = "caller"
             return "caller"
         await stream.wait_closed(5)
+        if stream.close_code == CLOSE_ABNORMAL:
+            result.closed_by = ""
+            self._log("the stream broke without a close (the gateway is gone)")
+            return "lost"
         result.closed_by = "gateway"
         self._log(f"gateway closed the stream (code {stream.close_code} {stream.close_reason!r})")
         return "gateway"
@@ -516,6 +615,8 @@ class CallSimulator:
     ) -> None:
         ref = self.clock.now()  # when the caller last acted: agent activity after this counts
         for number, turn in enumerate(scenario.turns, 1):
+            if number <= result.turns_completed:
+                continue  # done on a stream that was lost: this one carries the call on
             await self._wait_after(stream, turn, number, ref, scenario)
             if turn.kind == "say":
                 assert turn.utterance is not None
@@ -587,20 +688,24 @@ class CallSimulator:
         await stream.wait_until(lambda: self.clock.now() >= until, sc.pause_ms / 1000 + 1)
 
     def _collect(self, stream: TwilioMediaStream, result: CallResult) -> None:
-        result.marks_received = list(stream.marks_received)
-        result.marks_echoed = list(stream.marks_echoed)
-        result.clears = list(stream.clears)
-        result.played_ms_at_clears = list(stream.played_ms_at_clears)
-        result.agent_bytes_received = stream.agent_bytes_received
-        result.agent_bytes_played = stream.agent_bytes_played
-        result.agent_bytes_dropped = stream.agent_bytes_dropped
-        result.caller_frames_sent = stream.caller_frames_sent
-        result.latencies = list(stream.latencies)
-        result.playback_stalls = list(stream.playback_stalls)
+        """Add what one stream observed to the call's result (once per stream)."""
+        result.marks_received += stream.marks_received
+        result.marks_echoed += stream.marks_echoed
+        result.clears += stream.clears
+        result.played_ms_at_clears += stream.played_ms_at_clears
+        result.agent_bytes_received += stream.agent_bytes_received
+        result.agent_bytes_played += stream.agent_bytes_played
+        result.agent_bytes_dropped += stream.agent_bytes_dropped
+        result.caller_frames_sent += stream.caller_frames_sent
+        result.latencies += stream.latencies
+        result.playback_stalls += stream.playback_stalls
         result.close_code = stream.close_code
         result.close_reason = stream.close_reason
         result.errors[:0] = stream.errors
         if stream.recording is not None:
-            # Silence from the webhook to the stream's start keeps the WAV on the call timeline.
+            # Silence from the webhook (or the lost stream) to this stream's start keeps the
+            # recording on the call's timeline.
             lead = round(self._stream_started_at * SAMPLE_RATE / FRAME_BYTES) * FRAME_BYTES
-            result.recording = bytes([ULAW_SILENCE]) * lead + bytes(stream.recording)
+            if len(self._recording) < lead:
+                self._recording += bytes([ULAW_SILENCE]) * (lead - len(self._recording))
+            self._recording += stream.recording

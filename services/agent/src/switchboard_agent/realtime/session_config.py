@@ -49,10 +49,24 @@ def language_label(tag: str) -> str:
     return f"{name} ({region})" if region else name
 
 
+#: Added when the knowledge tool is on: "no answer" is an answer, not a cue to improvise.
+NO_ANSWER_INSTRUCTIONS = (
+    "When query_knowledge_base says the business's documents do not cover a question, tell "
+    "the caller plainly that you do not have that information, and offer to take a message "
+    "or to transfer them. Never guess or answer from unrelated passages. When it does find "
+    "an answer, answer from it; you may say which document or section it comes from."
+)
+
+
 def instructions_for(business: BusinessProfile) -> str:
-    """The business's instructions, then the language to speak."""
+    """The business's instructions, what to do when the documents have no answer, then the
+    language to speak."""
+    knowledge = (
+        f"{NO_ANSWER_INSTRUCTIONS}\n\n" if "query_knowledge_base" in business.enabled_tools else ""
+    )
     return (
         f"{business.instructions.rstrip()}\n\n"
+        f"{knowledge}"
         f"Speak {language_label(business.language)} unless the caller clearly speaks another "
         "language; then answer in theirs."
     )

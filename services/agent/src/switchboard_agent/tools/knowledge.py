@@ -29,6 +29,11 @@ FAILURE_WORDS = (
     "The business's documents could not be searched just now. Tell the caller you cannot look "
     "that up at the moment and offer to take a message."
 )
+#: What the model is told when nothing in the documents passes the relevance threshold.
+NO_ANSWER_WORDS = (
+    "The business's documents do not cover this question. Tell the caller plainly that you "
+    "do not have that information, and offer to take a message or transfer them. Do not guess."
+)
 #: Answers that say the request, not the service, is at fault.
 _REFUSALS = frozenset({KnowledgeErrorCode.BAD_REQUEST, KnowledgeErrorCode.UNKNOWN_BUSINESS})
 #: Results handed to the model are cut to about this many tokens (≈ 4 characters each).
@@ -104,9 +109,9 @@ async def query(ctx: ToolContext, args: JsonObject, deadline_s: float) -> dict[s
         )
     reply = KnowledgeQueryReply.model_validate_json(msg.data)
     results = trim_to_budget(reply.hits, TOKEN_BUDGET)
-    if not results:
-        return {"results": [], "note": "Nothing in the knowledge base matches; say so."}
-    return {"results": results}
+    if reply.no_answer or not results:
+        return {"answer_found": False, "results": [], "note": NO_ANSWER_WORDS}
+    return {"answer_found": True, "results": results}
 
 
 def _observe(started: float, outcome: str) -> None:

@@ -1,9 +1,11 @@
 """Ranking for the embedded backend: usearch cosine, optionally fused with sqlite FTS5 BM25.
 
-Fusion mirrors Weaviate's ``relativeScore`` hybrid so both backends rank alike: over the union
-of vector and BM25 candidates, each side is min-max normalised to [0, 1] and the score is
-``alpha * vector + (1 - alpha) * bm25`` (chunks the BM25 side did not match get 0 there).
-When the text matches no chunk (or ``alpha`` is 1) the score is the plain cosine similarity.
+Fusion keeps an absolute relevance score, so that one threshold can tell "no answer" from an
+answer whatever the query: over the union of vector and BM25 candidates the score is
+``alpha * cosine + (1 - alpha) * bm25 / (bm25 + BM25_HALF)`` (chunks the BM25 side did not
+match get 0 there). BM25 is saturated by a fixed constant, not normalised per query: per-query
+min-max put the top hit at 0.75-1.0 whatever it was. When the text matches no chunk (or
+``alpha`` is 1) the score is the plain cosine similarity.
 """
 
 from __future__ import annotations
@@ -22,6 +24,9 @@ from .embedded_usearch import Index
 EXACT_BELOW = 2_000
 #: A document filter matching at most this many chunks is scored exactly (no over-fetch).
 FILTER_EXACT_LIMIT = 20_000
+
+#: The BM25 score that counts as half a lexical match (FTS5 scores run about 0-20).
+BM25_HALF = 8.0
 
 #: Most postings (chunk, word pairs) BM25 may walk per query: bounds hybrid latency.
 POSTINGS_BUDGET = 1_500
@@ -173,19 +178,15 @@ class Searcher:
         return [sql.chunk_from_row(by_key[k], scores[k]) for k in keys if k in by_key]
 
 
-def normalise(scores: Scores) -> Scores:
-    """Min-max to [0, 1]; all-equal scores count as the best (1)."""
-    if not scores:
-        return {}
-    low, high = min(scores.values()), max(scores.values())
-    span = high - low
-    return {k: (s - low) / span if span > 0 else 1.0 for k, s in scores.items()}
+def saturate(bm25: float) -> float:
+    """BM25 onto [0, 1) by a fixed curve: the same match scores the same in any query."""
+    bm25 = max(bm25, 0.0)
+    return bm25 / (bm25 + BM25_HALF)
 
 
 def fuse(cosine: Scores, lexical: Scores, alpha: float) -> Scores:
-    vector_side = normalise(cosine)
-    lexical_side = normalise(lexical)
     return {
-        k: alpha * vector_side.get(k, 0.0) + (1.0 - alpha) * lexical_side.get(k, 0.0)
+        k: alpha * min(max(cosine.get(k, 0.0), 0.0), 1.0)
+        + (1.0 - alpha) * saturate(lexical.get(k, 0.0))
         for k in cosine.keys() | lexical.keys()
     }

@@ -41,11 +41,6 @@ class SectionBuilder:
         if text:
             self._paragraphs.append(text)
 
-    def new_section(self, heading: str) -> None:
-        """A flat section (a PDF page): replaces the heading path."""
-        self._flush()
-        self._path = [(1, heading)]
-
     def _flush(self) -> None:
         if self._paragraphs:
             self._sections.append(Section(self.heading, "\n\n".join(self._paragraphs)))

@@ -6,10 +6,8 @@ import codecs
 import re
 from collections.abc import Callable
 
-from .builder import SectionBuilder
 from .model import DocumentError, Section
 
-_PARAGRAPH_BREAK = re.compile(r"\n\s*\n")
 _BOMS = (
     (codecs.BOM_UTF8, "utf-8"),
     (codecs.BOM_UTF16_LE, "utf-16-le"),
@@ -36,11 +34,9 @@ def decode_text(data: bytes, encoding: str = "utf-8") -> str:
 
 
 def plain_sections(data: bytes) -> list[Section]:
-    """Plain text has no headings: one section, paragraphs split at blank lines."""
-    builder = SectionBuilder()
-    for paragraph in _PARAGRAPH_BREAK.split(decode_text(data).replace("\r\n", "\n")):
-        builder.add_paragraph(paragraph)
-    return builder.sections()
+    from .plain import parse_plain
+
+    return parse_plain(decode_text(data))
 
 
 def markdown_sections(data: bytes) -> list[Section]:
@@ -63,6 +59,14 @@ def pdf_sections(data: bytes) -> list[Section]:
     return parse_pdf(data)
 
 
+def docx_sections(data: bytes) -> list[Section]:
+    from .docx import parse_docx
+
+    return parse_docx(data)
+
+
+DOCX = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
+
 EXTRACTORS: dict[str, Callable[[bytes], list[Section]]] = {
     "text/plain": plain_sections,
     "text/markdown": markdown_sections,
@@ -70,6 +74,7 @@ EXTRACTORS: dict[str, Callable[[bytes], list[Section]]] = {
     "text/html": html_sections,
     "application/xhtml+xml": html_sections,
     "application/pdf": pdf_sections,
+    DOCX: docx_sections,
 }
 
 

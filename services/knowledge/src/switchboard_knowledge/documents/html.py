@@ -1,7 +1,18 @@
-"""HTML via selectolax: h1-h6 start sections; p, li, table rows, pre, dt/dd, blockquote and
-figcaption text become paragraphs; script, style, nav and other chrome are dropped."""
+"""HTML via selectolax: the page's content, without its chrome.
+
+* ``<main>`` (or the only ``<article>``) is the content when the page has one; navigation,
+  site header and footer, sidebars, tables of contents, breadcrumbs, cookie banners, forms and
+  scripts are dropped wherever they are (by tag, ARIA role, or a telling class or id).
+* h1-h6 give the heading path; p, pre, blockquote, dt/dd and captions become paragraphs.
+* A list is one paragraph, an item per line ("- item"); a list of in-page links only is a
+  table of contents and is dropped.
+* A table row reads "Header: value; Header: value" when the table has a header row, else its
+  cells joined by " | ".
+"""
 
 from __future__ import annotations
+
+import re
 
 from selectolax.lexbor import LexborHTMLParser, LexborNode
 
@@ -9,46 +20,138 @@ from .builder import SectionBuilder
 from .model import Section
 
 HEADINGS = {f"h{n}": n for n in range(1, 7)}
-BLOCKS = frozenset({"p", "li", "pre", "dt", "dd", "blockquote", "figcaption", "caption"})
+BLOCKS = frozenset({"p", "pre", "dt", "dd", "blockquote", "figcaption", "caption", "address"})
+LISTS = frozenset({"ul", "ol", "dl"})
 DROPPED = frozenset({
     "script", "style", "nav", "noscript", "template", "svg", "head", "iframe", "form",
-    "button", "select", "textarea",
+    "button", "select", "textarea", "header", "footer", "aside", "menu", "dialog",
 })  # fmt: skip
+DROPPED_ROLES = frozenset({"navigation", "banner", "contentinfo", "complementary", "search"})
+#: Class or id words of page chrome (matched as whole words of the attribute).
+#: Not "menu" or "header" alone: a restaurant's menu is content, and "entry-header" holds an
+#: article's title.
+_CHROME = re.compile(
+    r"(^|\s)(nav|navbar|navigation|main-menu|site-menu|breadcrumbs?|toc|table-of-contents|"
+    r"sidebar|site-header|masthead|site-footer|footer|cookie-banner|cookies?|skip-link|"
+    r"share|social|pagination)($|\s)",
+    re.I,
+)
 
 
 def node_text(node: LexborNode) -> str:
     return " ".join(node.text(separator=" ").split())
 
 
-def row_text(row: LexborNode) -> str:
-    cells = [node_text(c) for c in row.iter() if c.tag in ("td", "th")]
-    return " | ".join(c for c in cells if c)
+def _is_chrome(node: LexborNode) -> bool:
+    tag = node.tag or ""
+    if tag in DROPPED or tag.startswith(("#", "-")):
+        return True
+    attrs = node.attributes
+    if (attrs.get("role") or "").lower() in DROPPED_ROLES or "hidden" in attrs:
+        return True
+    if tag in ("html", "body", "main", "article"):
+        return False
+    return any(_CHROME.search(attrs.get(name) or "") for name in ("id", "class"))
+
+
+def _children(node: LexborNode) -> list[LexborNode]:
+    return [c for c in node.iter(include_text=False) if not _is_chrome(c)]
+
+
+def _is_toc(node: LexborNode) -> bool:
+    """A list whose every item is a link to an anchor on the same page."""
+    items = [c for c in node.iter(include_text=False) if c.tag == "li"]
+    if len(items) < 3:
+        return False
+    for item in items:
+        link = item.css_first("a")
+        if link is None or not (link.attributes.get("href") or "").startswith("#"):
+            return False
+        if len(node_text(item)) > len(node_text(link)) + 8:
+            return False
+    return True
+
+
+def _list_lines(node: LexborNode, depth: int = 0) -> list[str]:
+    lines: list[str] = []
+    number = 0
+    for child in _children(node):
+        if child.tag in ("li", "dt", "dd"):
+            number += 1
+            own = [c for c in _children(child) if c.tag in LISTS]
+            for sub in own:
+                sub.decompose()
+            text = node_text(child)
+            marker = f"{number}." if node.tag == "ol" else "-"
+            if child.tag in ("dt", "dd"):
+                marker = "" if child.tag == "dt" else " "
+            if text:
+                lines.append(f"{'  ' * depth}{marker} {text}".rstrip() if marker else text)
+            for sub in own:
+                lines += _list_lines(sub, depth + 1)
+        elif child.tag in LISTS:
+            lines += _list_lines(child, depth + 1)
+    return lines
+
+
+def _table_lines(table: LexborNode) -> list[str]:
+    rows = list(table.css("tr"))
+    header: list[str] = []
+    lines: list[str] = []
+    for row in rows:
+        cells = [c for c in row.iter(include_text=False) if c.tag in ("td", "th")]
+        texts = [node_text(c) for c in cells]
+        if not any(texts):
+            continue
+        if not header and not lines and all(c.tag == "th" for c in cells):
+            header = texts
+            continue
+        if header and len(header) == len(texts):
+            pairs = [f"{h}: {t}" if h else t for h, t in zip(header, texts, strict=True) if t]
+            lines.append("; ".join(pairs))
+        else:
+            lines.append(" | ".join(t for t in texts if t))
+    return lines
+
+
+def _content_root(tree: LexborHTMLParser) -> LexborNode | None:
+    main = tree.css_first("main") or tree.css_first("[role=main]")
+    if main is not None:
+        return main
+    articles = tree.css("article")
+    if len(articles) == 1:
+        return articles[0]
+    return tree.body or tree.root
 
 
 def parse_html(text: str) -> list[Section]:
     tree = LexborHTMLParser(text)
-    root = tree.body or tree.root
-    builder = SectionBuilder()
+    root = _content_root(tree)
     if root is None:
         return []
+    builder = SectionBuilder()
     # Iterative walk in document order: a block's text is taken whole, its children skipped.
     stack: list[LexborNode] = [root]
     found_block = False
     while stack:
         node = stack.pop()
         tag = node.tag or ""
-        if tag in DROPPED or tag.startswith(("#", "-")):
+        if node is not root and _is_chrome(node):
             continue
         if tag in HEADINGS:
             builder.add_heading(HEADINGS[tag], node_text(node))
         elif tag in BLOCKS:
             builder.add_paragraph(node_text(node))
             found_block = True
-        elif tag == "tr":
-            builder.add_paragraph(row_text(node))
+        elif tag in LISTS:
+            if not _is_toc(node):
+                builder.add_paragraph("\n".join(_list_lines(node)))
+                found_block = True
+        elif tag == "table":
+            builder.add_paragraph("\n".join(_table_lines(node)))
             found_block = True
         else:
-            stack.extend(reversed(list(node.iter(include_text=False))))
+            stack.extend(reversed(_children(node)))
     if found_block:
         return builder.sections()
     # Text straight in divs (no p/li/…): better all of it as one paragraph than nothing.

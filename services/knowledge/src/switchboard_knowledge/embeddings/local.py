@@ -203,3 +203,24 @@ class LocalEmbedder:
             for batch in batches(list(texts), self._batch_size)
         ]
         return np.concatenate(parts)
+
+
+class WordPieceCounter:
+    """Counts a text's tokens as the local model sees them, [CLS] and [SEP] included, so
+    chunks can be sized to the model's window (:data:`LOCAL_MAX_TOKENS`) exactly."""
+
+    window = LOCAL_MAX_TOKENS
+
+    def __init__(self, tokenizer_path: Path | None = None) -> None:
+        from tokenizers import Tokenizer
+
+        path = tokenizer_path or default_tokenizer_path()
+        try:
+            self._tokenizer = Tokenizer.from_file(str(path))
+        except Exception as exc:  # a missing or corrupt file
+            raise EmbeddingUnavailable(f"cannot load {path}: {exc}") from exc
+        self._tokenizer.no_truncation()
+        self._tokenizer.no_padding()
+
+    def __call__(self, text: str) -> int:
+        return len(self._tokenizer.encode(text).ids)

@@ -49,6 +49,11 @@ class Dispatcher:
         finally:
             span.end()
 
+    async def reoffer(self, offer: CallOffer) -> CallOfferReply | None:
+        """Offer a call that is already live (a resume after its agent was lost): same retries,
+        within the trace and log scope the caller's code is already in."""
+        return await self._offer(offer, tracing.inject_headers())
+
     async def _offer(self, offer: CallOffer, headers: dict[str, str]) -> CallOfferReply | None:
         payload = offer.to_bytes()
         for attempt in range(1, self._attempts + 1):

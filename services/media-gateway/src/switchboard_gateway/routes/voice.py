@@ -13,6 +13,7 @@ from switchboard_common.messages import CallOffer, CallRecord, CallState, EndRea
 
 from .. import metrics
 from ..calls.dispatch import stream_trace_parameters
+from ..calls.reentry import reentry_twiml
 from ..twilio import twiml
 from .deps import Context
 
@@ -159,7 +160,9 @@ async def voice_webhook(request: Request, ctx: Context) -> Response:
     "/twilio/stream-ended",
     summary="Twilio <Connect> action: what happens once the media stream has ended",
     description="Hang up after the agent's goodbye, dial a person for a transfer, or apologise "
-    "when the agent was lost. Answers from the call's record, wherever the stream ran.",
+    "when the agent was lost. When the stream broke under a call whose agent is alive (its "
+    "gateway died), a new <Connect><Stream> brings the call back. Answers from the call's "
+    "record, wherever the stream ran.",
     **_WEBHOOK_DOC,
 )
 async def stream_ended(request: Request, ctx: Context) -> Response:
@@ -173,6 +176,11 @@ async def stream_ended(request: Request, ctx: Context) -> Response:
     if not TOKEN_RE.fullmatch(call_sid):
         return Response("missing or invalid CallSid", status_code=400, media_type="text/plain")
     record = await ctx.records.get(call_sid)
+    again = reentry_twiml(record, ctx)
+    if again is not None:  # the stream broke under a live call: bring it back
+        metrics.REENTRIES.labels("action").inc()
+        log.warning("call %s: its stream was lost; re-entering on a new stream", call_sid)
+        return _twiml(again)
     if record is not None and record.transfer_to:
         log.info("call %s: transferring to %s", call_sid, record.transfer_to)
         return _twiml(twiml.dial(record.transfer_to))

@@ -1,0 +1,93 @@
+"""Plain text: headings found from numbering ("2.1 Refunds"), underlines (=== or ---) and
+short capitalised lines standing alone; hard-wrapped lines joined back into paragraphs."""
+
+from __future__ import annotations
+
+import re
+
+from .builder import SectionBuilder
+from .model import Section
+
+_PARAGRAPH_BREAK = re.compile(r"\n\s*\n")
+_NUMBERED = re.compile(
+    r"^(?:section\s+|chapter\s+|part\s+)?(\d{1,2}(?:\.\d{1,2}){0,3})[.):]?\s+(\S.*)$", re.I
+)
+_UNDERLINE = re.compile(r"^\s*(=+|-+|~+)\s*$")
+_LIST_ITEM = re.compile(r"^\s*([•●▪◦‣∙·*\u2013-]|\d{1,2}[.)]|[a-zA-Z][.)])\s+")
+_MAX_HEADING_WORDS = 12
+
+
+def heading_number_level(text: str) -> int | None:
+    """The depth of a numbered heading ("3" → 1, "3.2" → 2), or None when ``text`` is not
+    one: it must be short, start with a capital after the number and end without a full stop."""
+    match = _NUMBERED.match(text.strip())
+    if match is None:
+        return None
+    title = match.group(2)
+    if len(text.split()) > _MAX_HEADING_WORDS or not title[:1].isupper():
+        return None
+    if title.endswith((".", ",", ";")):
+        return None
+    return match.group(1).count(".") + 1
+
+
+def join_lines(lines: list[str]) -> str:
+    """Hard-wrapped lines as one paragraph: a hyphen split across lines is healed, and a
+    ``"\\n"`` element (a list item's start) keeps its line break."""
+    out = ""
+    for line in lines:
+        if line == "\n":
+            out = out.rstrip() + "\n"
+            continue
+        line = line.strip()
+        if not out or out.endswith("\n"):
+            out += line
+        elif out.endswith("-") and out[-2:-1].isalpha() and line[:1].islower():
+            out = out[:-1] + line
+        else:
+            out += " " + line
+    return out
+
+
+def _is_caps_heading(line: str) -> bool:
+    letters = [c for c in line if c.isalpha()]
+    return (
+        len(letters) >= 3
+        and all(c.isupper() for c in letters)
+        and len(line.split()) <= 8
+        and not line.rstrip().endswith((".", ","))
+    )
+
+
+def parse_plain(text: str) -> list[Section]:
+    builder = SectionBuilder()
+    for block in _PARAGRAPH_BREAK.split(text.replace("\r\n", "\n").replace("\r", "\n")):
+        lines = [line for line in block.split("\n") if line.strip()]
+        while lines:
+            if len(lines) >= 2 and _UNDERLINE.match(lines[1]) and len(lines[0].split()) <= 15:
+                level = 1 if lines[1].strip()[0] == "=" else 2
+                builder.add_heading(level, lines[0].strip())
+                lines = lines[2:]
+                continue
+            first = lines[0].strip()
+            numbered = heading_number_level(first)
+            # Not a heading: the first item of a list, or an item wrapped onto a second line.
+            follows = lines[1].strip() if len(lines) > 1 else ""
+            in_list = _LIST_ITEM.match(follows) is not None or follows[:1].islower()
+            if numbered is not None and not in_list:
+                builder.add_heading(numbered, first)
+                lines = lines[1:]
+                continue
+            if len(lines) == 1 and _is_caps_heading(first):
+                builder.add_heading(1, first)
+                lines = []
+                continue
+            break
+        if lines:
+            parts: list[str] = []
+            for line in lines:
+                if _LIST_ITEM.match(line) and parts:
+                    parts.append("\n")
+                parts.append(line)
+            builder.add_paragraph(join_lines(parts))
+    return builder.sections()
