@@ -14,7 +14,11 @@ from switchboard_gateway.settings import GatewaySettings
 from switchboard_knowledge.settings import KnowledgeSettings
 
 #: What a production gateway needs besides its admin token.
-GATEWAY_REST = {"TWILIO_AUTH_TOKEN": "AC-real-token", "PUBLIC_BASE_URL": "https://v.example.com"}
+GATEWAY_REST = {
+    "TWILIO_AUTH_TOKEN": "AC-real-token",
+    "PUBLIC_BASE_URL": "https://v.example.com",
+    "KNOWLEDGE_ADMIN_TOKEN": "a-real-knowledge-secret",
+}
 
 
 @pytest.mark.parametrize(
@@ -24,7 +28,12 @@ GATEWAY_REST = {"TWILIO_AUTH_TOKEN": "AC-real-token", "PUBLIC_BASE_URL": "https:
         (
             GatewaySettings,
             "TWILIO_AUTH_TOKEN",
-            {"GATEWAY_ADMIN_TOKEN": "a-real-admin-secret", "PUBLIC_BASE_URL": "https://v.example"},
+            GATEWAY_REST | {"GATEWAY_ADMIN_TOKEN": "a-real-admin-secret"},
+        ),
+        (
+            GatewaySettings,
+            "KNOWLEDGE_ADMIN_TOKEN",
+            GATEWAY_REST | {"GATEWAY_ADMIN_TOKEN": "a-real-admin-secret"},
         ),
         (KnowledgeSettings, "KNOWLEDGE_ADMIN_TOKEN", {}),
         (

@@ -117,6 +117,7 @@ class GatewaySettings(BaseSettings):
     def _refuse_placeholders_in_production(self) -> GatewaySettings:
         require_secret(self.environment, "TWILIO_AUTH_TOKEN", self.twilio_auth_token)
         require_secret(self.environment, "GATEWAY_ADMIN_TOKEN", self.admin_token)
+        require_secret(self.environment, "KNOWLEDGE_ADMIN_TOKEN", self.knowledge_token)
         if self.environment != DEVELOPMENT and not self.public_base_url.startswith("https://"):
             raise ValueError("PUBLIC_BASE_URL must be https:// outside development")
         return self
