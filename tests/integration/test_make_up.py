@@ -153,6 +153,8 @@ async def test_running_for_real_offline_from_nothing_to_a_call_on_your_own_numbe
             "greeting": "Corner Cafe, how can I help?",
         }
         async with httpx.AsyncClient(base_url=local, timeout=10) as http:
+            console = await http.get("/console/login")  # the printed console URL is real
+            assert console.status_code == 200, console.text
             placeholder = {"Authorization": "Bearer dev-admin-token"}
             refused = await http.post("/admin/businesses", json=business, headers=placeholder)
             assert refused.status_code == 401
