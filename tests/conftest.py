@@ -3,12 +3,17 @@ the one way generated-input tests run."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import cache
 
 import pytest
 from hypothesis import HealthCheck, settings
+
+# The tests run in development: the services' placeholder secrets are accepted, and the demo
+# business is seeded. Unset, SWITCHBOARD_ENV means production, which refuses them.
+os.environ["SWITCHBOARD_ENV"] = "development"
 
 #: A test that leaves a process or a thread behind fails (see tests/leak_guard.py).
 pytest_plugins = ["tests.leak_guard", "pytester"]

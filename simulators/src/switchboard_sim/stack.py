@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ctypes
 import json
 import os
 import secrets
@@ -27,13 +28,29 @@ from urllib.parse import quote
 import httpx
 
 from switchboard_common import nats_auth
+from switchboard_common.settings import DEVELOPMENT
 
 from .call.rest import TwilioRestStandIn
 from .call.signing import new_sid
 
 READY_TIMEOUT_S = 30.0
+#: How long a child told to stop now may take before it is killed.
+STOP_NOW_S = 1.0
 #: The name of the local cluster's nats-server nodes' cluster.
 CLUSTER_NAME = "switchboard"
+
+
+#: prctl(2)'s option that signals a process when its parent dies (Linux).
+_PR_SET_PDEATHSIG = 1
+_LIBC = ctypes.CDLL(None, use_errno=True) if sys.platform == "linux" else None
+
+
+def _die_with_parent() -> None:
+    """Run in a child between fork and exec: SIGTERM it when its parent dies. A child in its
+    own session is out of reach of the terminal, so a stack whose parent was killed outright
+    (SIGKILL, OOM) would otherwise go on running, holding its ports and data folder."""
+    if _LIBC is not None:
+        _LIBC.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
 class StackError(RuntimeError):
@@ -94,6 +111,26 @@ class Child:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(self._drain, 2.0)
         return self.proc.returncode if self.proc.returncode is not None else -1
+
+    async def drain(self, now: asyncio.Event, timeout_s: float) -> int:
+        """SIGTERM (the service drains), then wait up to ``timeout_s`` for the exit. When
+        ``now`` is set meanwhile, a second SIGTERM (a service's "stop now") and a short wait;
+        SIGKILL whatever is still there after that."""
+        if self.proc.returncode is None:
+            with contextlib.suppress(ProcessLookupError):
+                self.proc.send_signal(signal.SIGTERM)
+            exited = asyncio.ensure_future(self.proc.wait())
+            hurry = asyncio.ensure_future(now.wait())
+            try:
+                await asyncio.wait(
+                    {exited, hurry}, timeout=timeout_s, return_when=asyncio.FIRST_COMPLETED
+                )
+            finally:
+                hurry.cancel()
+                exited.cancel()
+        if now.is_set():
+            return await self.stop(signal.SIGTERM, STOP_NOW_S)
+        return await self.stop(signal.SIGKILL)  # past its time (a no-op once it has exited)
 
     async def kill(self) -> None:
         """Die as a crash does: no cleanup, no goodbye."""
@@ -170,6 +207,15 @@ class LocalStack:
     check_permissions: bool = True
     #: Twilio's REST API stand-in, once :meth:`start_twilio_rest` ran (in this process).
     twilio_rest: TwilioRestStandIn | None = None
+    #: Start each child in its own session, out of this process's group: a terminal's Ctrl-C
+    #: then reaches this process alone, which stops the services first and the bus last
+    #: (:meth:`drain_services`, ``make up``). Otherwise nats-server dies with the first
+    #: Ctrl-C while the services still drain through it. They still get SIGTERM if this
+    #: process dies without stopping them.
+    own_sessions: bool = False
+    #: The services' ``SWITCHBOARD_ENV``: the harness's stacks are development (placeholder
+    #: secrets accepted, demo business seeded); ``make up`` decides for itself.
+    environment: str = DEVELOPMENT
 
     async def __aenter__(self) -> LocalStack:
         return self
@@ -190,6 +236,14 @@ class LocalStack:
                 "a service did something its NATS permissions forbid (fix the bus catalog or "
                 "the code):\n" + "\n".join(violations)
             )
+
+    async def drain_services(self, now: asyncio.Event, timeout_s: float) -> None:
+        """Stop every child but the bus at once, each draining (:meth:`Child.drain`), so that
+        their connections close while nats-server is still there; :meth:`stop` then stops
+        the bus."""
+        bus = {id(node.child) for node in self.nats_nodes} | {id(self._nats)}
+        services = [c for c in self.children if id(c) not in bus]
+        await asyncio.gather(*(c.drain(now, timeout_s) for c in services))
 
     def permission_violations(self) -> list[str]:
         """The nats-server's permission violations by our services' users, from its log."""
@@ -218,6 +272,8 @@ class LocalStack:
             stdout=asyncio.subprocess.PIPE if not ready_on_stderr else log_file,
             stderr=asyncio.subprocess.PIPE if ready_on_stderr else log_file,
             env=full_env,
+            start_new_session=self.own_sessions,
+            preexec_fn=_die_with_parent if self.own_sessions else None,
         )
         stream = proc.stderr if ready_on_stderr else proc.stdout
         assert stream is not None
@@ -425,6 +481,7 @@ class LocalStack:
         )
         return {
             **rest,
+            "SWITCHBOARD_ENV": self.environment,
             "TWILIO_AUTH_TOKEN": self.auth_token,
             "PUBLIC_BASE_URL": self.public_base_url,
             "OPENAI_BASE_URL": self.realtime_url,

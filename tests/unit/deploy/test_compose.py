@@ -142,7 +142,12 @@ def test_service_images_start_their_package(name: str) -> None:
     text = (ROOT / dockerfile).read_text()
     assert f'ENTRYPOINT ["python", "-m", "{module}"]' in text
     assert f"EXPOSE {port}" in text
-    assert "/healthz' % os.environ.get(" in text
+    # The probe asks the port the service listens on: its own variable, else PORT.
+    own = {"gateway": "GATEWAY_PORT", "agent": "AGENT_METRICS_PORT", "knowledge": "KNOWLEDGE_PORT"}
+    assert re.search(rf"/healthz' % \(?os\.environ\.get\('{own[name]}'", text), dockerfile
+    if name != "agent":
+        assert f"or os.environ.get('PORT', '{port}')" in text, dockerfile
+        assert not re.search(rf"^\s+{own[name]}=", text, re.M), "set, it would hide PORT"
     main = ROOT / Path(dockerfile).parent / "src" / module / "__main__.py"
     assert main.is_file()
 
@@ -189,3 +194,12 @@ def test_deployments_run_the_nats_server_the_tests_run(services: dict[str, Any])
     assert services["nats"]["image"] == f"nats:{tested}-alpine"
     helm = yaml.safe_load((ROOT / "deploy" / "k8s" / "helm" / "nats-values.yaml").read_text())
     assert helm["container"]["image"]["tag"] == f"{tested}-alpine"
+
+
+def test_published_ports_are_local_and_settable_so_two_stacks_can_share_a_machine(
+    services: dict[str, Any],
+) -> None:
+    published = [str(p) for service in services.values() for p in service.get("ports", [])]
+    assert published
+    for port in published:
+        assert re.fullmatch(r"127\.0\.0\.1:\$\{PUBLISH_\w+_PORT:-\d+\}:\d+", port), port

@@ -192,6 +192,7 @@ def test_the_placeholder_token_is_refused_outside_development(
     monkeypatch.setenv("SWITCHBOARD_ENV", "production")
     monkeypatch.setenv("TWILIO_AUTH_TOKEN", "real")
     monkeypatch.setenv("PUBLIC_BASE_URL", "https://voice.example.com")
+    monkeypatch.setenv("KNOWLEDGE_ADMIN_TOKEN", "a-real-knowledge-secret")
     monkeypatch.delenv("GATEWAY_ADMIN_TOKEN", raising=False)
     with pytest.raises(ValidationError, match="GATEWAY_ADMIN_TOKEN"):
         GatewaySettings()

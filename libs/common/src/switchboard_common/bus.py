@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import weakref
 from collections.abc import AsyncIterator, Callable
@@ -167,15 +168,26 @@ async def connected(
     try:
         yield nc
     finally:
-        if not nc.is_closed:
-            try:
+        await close(nc, settings.close_timeout_s)
+
+
+async def close(nc: Client, timeout_s: float) -> None:
+    """Drain ``nc`` (in-flight messages delivered) within ``timeout_s``; when the bus is away,
+    or the drain does not end in time, close it without one. Never raises: at shutdown the
+    bus may already be gone, and that must not make the exit slow or noisy."""
+    if nc.is_closed:
+        return
+    if nc.is_connected:
+        try:
+            async with asyncio.timeout(timeout_s):
                 await nc.drain()
-            except Exception as exc:  # the bus may already be gone at shutdown
-                log.info("nats drain failed: %s", exc)
-                try:
-                    await nc.close()
-                except Exception as close_exc:  # nats-py, mid-reconnect, on a dead transport
-                    log.info("nats close failed: %s", close_exc)
+        except Exception as exc:  # TimeoutError, or the bus lost mid-drain
+            log.info("nats drain did not finish: %r", exc)
+    if not nc.is_closed:
+        try:
+            await nc.close()
+        except Exception as exc:  # nats-py, mid-reconnect, on a dead transport
+            log.info("nats close failed: %r", exc)
 
 
 async def flush_published(nc: Client) -> None:

@@ -41,6 +41,7 @@ from . import subjects
 from .buckets import BucketSettings, ensure_bucket
 from .bus import on_reconnect
 from .business import DEMO_BUSINESS, BusinessProfile, load_businesses_file
+from .settings import DEFAULT_ENVIRONMENT, DEVELOPMENT
 
 log = logging.getLogger(__name__)
 
@@ -582,7 +583,7 @@ class SeedSettings(BaseSettings):
     model_config = SettingsConfigDict(extra="ignore")
 
     environment: str = Field(
-        "development", validation_alias=AliasChoices("SWITCHBOARD_ENV", "environment")
+        DEFAULT_ENVIRONMENT, validation_alias=AliasChoices("SWITCHBOARD_ENV", "environment")
     )
     seed_demo: bool | None = Field(
         None, validation_alias=AliasChoices("SWITCHBOARD_SEED_DEMO", "seed_demo")
@@ -591,7 +592,7 @@ class SeedSettings(BaseSettings):
     @property
     def demo(self) -> bool:
         if self.seed_demo is None:
-            return self.environment == "development"
+            return self.environment == DEVELOPMENT
         return self.seed_demo
 
 

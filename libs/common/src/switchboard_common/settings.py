@@ -5,6 +5,31 @@ from __future__ import annotations
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+#: The ``SWITCHBOARD_ENV`` under which a service accepts its built-in placeholder secrets.
+DEVELOPMENT = "development"
+#: ``SWITCHBOARD_ENV`` when it is unset: whatever is not marked development is production, so
+#: a forgotten variable fails closed. The demo, the tests and compose's offline profile set it.
+DEFAULT_ENVIRONMENT = "production"
+#: How placeholder secrets begin: the services' built-in ones (``dev-admin-token``…) and those
+#: of ``.env.example`` (``replace-me``, ``sk-replace-me``).
+PLACEHOLDER_PREFIXES = ("dev-", "replace-me", "sk-replace-me", "sk-offline", "changeme")
+
+
+def is_placeholder(secret: SecretStr | str | None) -> bool:
+    """Whether a secret is missing, empty or one of the well-known placeholders."""
+    value = secret.get_secret_value() if isinstance(secret, SecretStr) else secret or ""
+    return not value.strip() or value.strip().lower().startswith(PLACEHOLDER_PREFIXES)
+
+
+def require_secret(environment: str, name: str, secret: SecretStr | str | None) -> None:
+    """Refuse (``ValueError``, so settings validation fails at start-up) a missing or
+    placeholder secret unless ``environment`` is development."""
+    if environment != DEVELOPMENT and is_placeholder(secret):
+        raise ValueError(
+            f"{name} must be set to a real secret: SWITCHBOARD_ENV is {environment!r}, and only "
+            f"{DEVELOPMENT!r} accepts a missing or placeholder one"
+        )
+
 
 class NatsSettings(BaseSettings):
     """How a service reaches the bus. Env: ``NATS_URL``, ``NATS_USER``, ``NATS_PASSWORD``…"""
@@ -37,6 +62,13 @@ class NatsSettings(BaseSettings):
         "partition, a dead host) is noticed after ping_interval_s * (max_outstanding_pings+1).",
     )
     max_outstanding_pings: int = Field(2, ge=1)
+    close_timeout_s: float = Field(
+        2.0,
+        gt=0,
+        description="How long closing the connection at exit may take: a drain delivers what "
+        "is in flight, and past this, or with the bus already away, the connection is closed "
+        "without one (nats-py alone would wait out its 10 s flush timeout).",
+    )
     dont_randomize: bool = Field(
         False,
         description="Try the servers in the order given instead of shuffled (tests pin "

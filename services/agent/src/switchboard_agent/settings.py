@@ -6,8 +6,10 @@ import os
 import socket
 from pathlib import Path
 
-from pydantic import AliasChoices, Field, SecretStr
+from pydantic import AliasChoices, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from switchboard_common.settings import DEFAULT_ENVIRONMENT, require_secret
 
 from .tools.breaker import BreakerPolicy
 
@@ -23,6 +25,11 @@ class AgentSettings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="AGENT_", extra="ignore")
 
+    environment: str = Field(
+        DEFAULT_ENVIRONMENT,
+        validation_alias=AliasChoices("SWITCHBOARD_ENV", "AGENT_ENVIRONMENT"),
+        description="Only 'development' accepts a missing OPENAI_API_KEY.",
+    )
     openai_api_key: SecretStr = Field(
         SecretStr("sk-offline"), validation_alias=AliasChoices("OPENAI_API_KEY")
     )
@@ -105,6 +112,11 @@ class AgentSettings(BaseSettings):
     tool_breaker_cooldown_s: float = Field(
         15.0, gt=0, description="An open breaker fails calls at once this long, then tries one."
     )
+
+    @model_validator(mode="after")
+    def _refuse_a_missing_key_outside_development(self) -> AgentSettings:
+        require_secret(self.environment, "OPENAI_API_KEY", self.openai_api_key)
+        return self
 
     def breaker_policy(self) -> BreakerPolicy:
         return BreakerPolicy(

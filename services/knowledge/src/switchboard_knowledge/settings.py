@@ -8,6 +8,8 @@ from typing import Literal
 from pydantic import AliasChoices, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from switchboard_common.settings import DEFAULT_ENVIRONMENT, require_secret
+
 DEV_ADMIN_TOKEN = "dev-admin-token"  # noqa: S105 - a known placeholder, refused in production
 
 
@@ -15,7 +17,9 @@ class KnowledgeSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="KNOWLEDGE_", extra="ignore")
 
     environment: str = Field(
-        "development", validation_alias=AliasChoices("SWITCHBOARD_ENV", "KNOWLEDGE_ENVIRONMENT")
+        DEFAULT_ENVIRONMENT,
+        validation_alias=AliasChoices("SWITCHBOARD_ENV", "KNOWLEDGE_ENVIRONMENT"),
+        description="Only 'development' accepts missing or placeholder secrets.",
     )
     backend: Literal["embedded", "weaviate"] = "embedded"
     data_dir: Path = Field(Path(".switchboard/knowledge"), description="Embedded backend files.")
@@ -34,7 +38,11 @@ class KnowledgeSettings(BaseSettings):
     )
     admin_token: SecretStr = SecretStr(DEV_ADMIN_TOKEN)
     host: str = "127.0.0.1"
-    port: int = 8090
+    port: int = Field(
+        8090,
+        validation_alias=AliasChoices("KNOWLEDGE_PORT", "PORT"),
+        description="KNOWLEDGE_PORT, else PORT (as platforms set it), else 8090.",
+    )
     max_concurrent_requests: int = Field(64, ge=1, description="Bus requests handled at once.")
     chunk_max_tokens: int = Field(200, ge=32)
     relevance_threshold: float | None = Field(
@@ -50,11 +58,9 @@ class KnowledgeSettings(BaseSettings):
 
     @model_validator(mode="after")
     def _refuse_placeholders_in_production(self) -> KnowledgeSettings:
-        if self.environment != "development" and self.admin_token.get_secret_value() in (
-            "",
-            DEV_ADMIN_TOKEN,
-        ):
-            raise ValueError("KNOWLEDGE_ADMIN_TOKEN must be set outside development")
+        require_secret(self.environment, "KNOWLEDGE_ADMIN_TOKEN", self.admin_token)
+        if self.embedder == "openai":
+            require_secret(self.environment, "OPENAI_API_KEY", self.openai_api_key)
         if self.chunk_overlap_tokens >= self.chunk_max_tokens:
             raise ValueError("chunk overlap must be smaller than the chunk size")
         return self

@@ -10,6 +10,7 @@ from pydantic import AliasChoices, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from switchboard_common.lifecycle import DrainSettings
+from switchboard_common.settings import DEFAULT_ENVIRONMENT, DEVELOPMENT, require_secret
 
 DEV_AUTH_TOKEN = "dev-auth-token"  # noqa: S105 - a known placeholder, refused in production
 DEV_ADMIN_TOKEN = "dev-admin-token"  # noqa: S105 - a known placeholder, refused in production
@@ -26,7 +27,9 @@ class GatewaySettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="GATEWAY_", extra="ignore")
 
     environment: str = Field(
-        "development", validation_alias=AliasChoices("SWITCHBOARD_ENV", "GATEWAY_ENVIRONMENT")
+        DEFAULT_ENVIRONMENT,
+        validation_alias=AliasChoices("SWITCHBOARD_ENV", "GATEWAY_ENVIRONMENT"),
+        description="Only 'development' accepts missing or placeholder secrets.",
     )
     public_base_url: str = Field(
         "http://127.0.0.1:8080",
@@ -54,7 +57,11 @@ class GatewaySettings(BaseSettings):
         description="Bearer token of the admin API (/admin/businesses): GATEWAY_ADMIN_TOKEN.",
     )
     host: str = "127.0.0.1"
-    port: int = 8080
+    port: int = Field(
+        8080,
+        validation_alias=AliasChoices("GATEWAY_PORT", "PORT"),
+        description="GATEWAY_PORT, else PORT (as platforms set it), else 8080.",
+    )
     gateway_id: str = Field(default_factory=_default_gateway_id)
     businesses_file: Path | None = Field(
         None,
@@ -108,13 +115,11 @@ class GatewaySettings(BaseSettings):
 
     @model_validator(mode="after")
     def _refuse_placeholders_in_production(self) -> GatewaySettings:
-        if self.environment != "development":
-            if self.twilio_auth_token.get_secret_value() in ("", DEV_AUTH_TOKEN):
-                raise ValueError("TWILIO_AUTH_TOKEN must be set outside development")
-            if self.admin_token.get_secret_value() in ("", DEV_ADMIN_TOKEN):
-                raise ValueError("GATEWAY_ADMIN_TOKEN must be set outside development")
-            if not self.public_base_url.startswith("https://"):
-                raise ValueError("PUBLIC_BASE_URL must be https:// outside development")
+        require_secret(self.environment, "TWILIO_AUTH_TOKEN", self.twilio_auth_token)
+        require_secret(self.environment, "GATEWAY_ADMIN_TOKEN", self.admin_token)
+        require_secret(self.environment, "KNOWLEDGE_ADMIN_TOKEN", self.knowledge_token)
+        if self.environment != DEVELOPMENT and not self.public_base_url.startswith("https://"):
+            raise ValueError("PUBLIC_BASE_URL must be https:// outside development")
         return self
 
     @property
