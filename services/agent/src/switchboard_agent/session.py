@@ -383,6 +383,9 @@ class CallSession:
             self._started.set()
             self._settled.set()
         elif isinstance(event, PlaybackIdle):
+            # The caller has just heard the agent's last words: timers that wait on the agent
+            # (the caller's silence) count from now, not from when the model made them.
+            self._last_activity = time.monotonic()
             self._reply.idle_through = max(self._reply.idle_through, event.last_chunk)
             self._turns.played_through(event.last_chunk)
         elif isinstance(event, CallerDtmf):
