@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator
+from urllib.parse import urlsplit
 
 import httpx
 import pytest
@@ -39,7 +40,8 @@ async def system() -> AsyncIterator[RunningStack]:
     async with LocalStack() as stack:
         await stack.start_nats()
         await stack.start_realtime_sim(script=REALTIME_SCRIPT)
-        await stack.start_agent("agent-rr")
+        # A short outage window: the test of the apology waits out no more than that.
+        await stack.start_agent("agent-rr", AGENT_REALTIME_OUTAGE_WINDOW_S="1.5")
         gateway = await stack.start_gateway("gw-rr")
         yield RunningStack(stack, gateway)
 
@@ -132,3 +134,50 @@ async def test_a_model_that_cannot_be_reached_again_ends_in_the_apology_not_dead
     events = await events_to_the_end(system.stack.nats_url, result.call_sid)
     ended = by_type(events, CallEndedEvent)
     assert len(ended) == 1 and ended[0].reason == "realtime_lost"
+
+
+#: Target: the caller hears our holding line within this of the model going away.
+MAX_SILENCE_BEFORE_HOLDING_S = 1.5
+#: How long the provider is away (within the agent's default 10 s outage window).
+OUTAGE_S = 3.0
+
+
+async def test_a_model_away_for_seconds_is_waited_out_with_our_holding_line() -> None:
+    """The provider restarts (its process is killed and back 3 s later): the caller hears our
+    holding line within 1.5 s instead of dead air, and the call carries on with the new
+    session, which answers the question the outage cut."""
+    async with LocalStack() as stack:
+        await stack.start_nats()
+        await stack.start_realtime_sim(script=REALTIME_SCRIPT)
+        await stack.start_agent("agent-outage")
+        gateway = await stack.start_gateway("gw-outage")
+        system = RunningStack(stack, gateway)
+        scenario = scenario_dict(
+            [
+                {"say": "Hi, what are your opening hours?", "wav": "turn1_opening_hours.wav"},
+                {"say": "Could you take a message?", "wav": "turn2_message.wav"},
+                {"hangup": True, "after": "agent_done"},
+            ],
+            quiet_ms=2500,
+            agent_timeout_s=20,
+        )
+        caller = CallSimulator(system.call_config(record=True))
+        call = asyncio.create_task(caller.run(Scenario.from_dict(scenario, base_dir=SAMPLES)))
+        port = str(urlsplit(stack.realtime_url).port)
+        async with httpx.AsyncClient() as http:
+            await session_answering(http, stack.realtime_url, answered=4, into_ms=500)
+        simulator = next(c for c in stack.children if c.name == "realtime-sim")
+        await simulator.kill()
+        killed_at = time.monotonic()
+        await asyncio.sleep(OUTAGE_S)  # the outage itself: what is measured is around it
+        await stack.start_realtime_sim(script=REALTIME_SCRIPT, extra=["--port", port])
+        result = await call
+        events = await events_to_the_end(stack.nats_url, result.call_sid)
+
+    assert result.ok, result.summary()
+    assert result.recording is not None
+    silence = longest_quiet_around(result.recording, killed_at - caller.clock.t0)
+    print(f"caller silence after the model went away: {silence:.2f} s")
+    assert silence <= MAX_SILENCE_BEFORE_HOLDING_S, f"{silence:.2f} s before the holding line"
+    (ended,) = by_type(events, CallEndedEvent)
+    assert ended.reason == "caller_hung_up"

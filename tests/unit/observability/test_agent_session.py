@@ -82,7 +82,7 @@ async def test_a_turn_is_timed_and_spanned_from_end_of_speech_to_first_audio(
         type="input_audio_buffer.speech_stopped", event_id="e2", audio_end_ms=900, item_id="u2"
     )
     with tracing.tracer().start_as_current_span("agent.call") as call:
-        session._span = call
+        session._trace.call_span = call
         await session.handle(stopped)
         assert _sample("switchboard_agent_turn_latency_seconds_count") == turns_before
         await session.handle(AudioDelta(response_id="r1", item_id="item_b", audio=b"\xff" * 160))

@@ -27,15 +27,13 @@ from openai.types.realtime import (
     InputAudioBufferSpeechStoppedEvent,
     RealtimeConversationItemAssistantMessage,
     RealtimeErrorEvent,
-    RealtimeResponseUsage,
     RealtimeServerEvent,
     ResponseAudioTranscriptDeltaEvent,
     ResponseCreatedEvent,
     ResponseDoneEvent,
     ResponseOutputItemDoneEvent,
 )
-from opentelemetry import trace
-from opentelemetry.trace import Span, Status, StatusCode
+from opentelemetry.trace import Status, StatusCode
 from pydantic import ValidationError
 
 from switchboard_common import logs, subjects, tracing
@@ -43,7 +41,6 @@ from switchboard_common.audio import BYTES_PER_MS, encode_agent_chunk
 from switchboard_common.business import BusinessProfile
 from switchboard_common.call_lease import Lease
 from switchboard_common.event_stream import CallEventPublisher
-from switchboard_common.events import TokenUsage
 from switchboard_common.messages import (
     CallEnded,
     CallerDtmf,
@@ -55,7 +52,7 @@ from switchboard_common.messages import (
     agent_control_adapter,
 )
 
-from . import metrics
+from . import holding, metrics
 from .call_exit import CallExit
 from .caller_audio import CallerAudio
 from .interruptions import PlaybackCutter
@@ -75,6 +72,7 @@ from .tool_runs import Run, ToolRuns
 from .tools import ToolContext, ToolRegistry
 from .tools.holding import HoldingLine
 from .tools.telephony import ExitKind
+from .turn_trace import TurnTrace
 from .turns import AgentTurns
 
 log = logging.getLogger(__name__)
@@ -121,7 +119,7 @@ class CallSession:
         self._turns = self._reply.turns
         self._interrupted = self._reply.interrupted
         self._caller_turns = 0
-        self._usage = TokenUsage()
+        self._trace = TurnTrace()
         self._started_at: float | None = None
         self._last_activity = time.monotonic()
         self._link: RealtimeLink | None = None
@@ -144,8 +142,6 @@ class CallSession:
         self._turn_latency_ms: dict[str, float] = {}
         self._speech_started_at: float | None = None
         #: The call's span, and the open turn's (end of caller speech to first agent audio).
-        self._span: Span = trace.INVALID_SPAN
-        self._turn_span: Span | None = None
         self.end_reason = ""
         self._exit = CallExit(offer.call_id, nc, self._gateway_subject, self._events)
         self._keeper = LinkKeeper(offer.call_id, self, openai, settings, business, tools)
@@ -205,7 +201,7 @@ class CallSession:
                 "agent.id": self._settings.agent_id,
             },
         ) as span:
-            self._span = span
+            self._trace.call_span = span
             try:
                 await self._converse()
             except Exception as exc:
@@ -281,7 +277,7 @@ class CallSession:
         await self._exit.send(command)
 
     async def _release(self) -> None:
-        self._end_turn_span("call ended")
+        self._trace.end_turn("call ended")
         if not self._superseded and await still_owner(self._nc, self.lease) is False:
             self._let_go()
         if self._superseded:  # the new owner tells the rest of the call's story
@@ -316,7 +312,7 @@ class CallSession:
                 caller_turns=self._caller_turns,
                 agent_turns=self._turns.count,
                 reason=self.end_reason or "ended",
-                usage=self._usage,
+                usage=self._trace.usage,
                 detail=self._exit.detail,
             )
         await self._events.aclose()
@@ -333,6 +329,19 @@ class CallSession:
 
     async def link_dropped(self) -> None:
         await self._cutter.cut_at_drop()
+
+    def hold_the_line(self) -> None:
+        if self._started.is_set() and not self._ended.is_set():
+            log.warning(
+                "call %s: the model is away; the caller hears our holding line", self.call_id
+            )
+            self._spawn(self._play_holding_line())
+
+    async def _play_holding_line(self) -> None:
+        async def publish(chunk: bytes) -> None:
+            await self._nc.publish(self._audio_subject, chunk)
+
+        await holding.play(holding.holding_clip(), self._ledger, publish)
 
     def forget_response(self) -> None:
         self._reply.active_response = None
@@ -393,7 +402,8 @@ class CallSession:
             self._events.dtmf(event.digit)
             self._spawn(self._tell_keypress(event.digit))
         elif isinstance(event, CallEnded):
-            self.end_reason = event.reason.value
+            # The agent's own reason, when it ended the call, says more than the gateway's.
+            self.end_reason = self.end_reason or event.reason.value
             self._ended.set()
             self._settled.set()
 
@@ -444,7 +454,7 @@ class CallSession:
             self._last_activity = time.monotonic()
             self._caller_audio.speech_stopped()
             self._speech_stopped_at = time.perf_counter()
-            self._begin_turn_span()
+            self._trace.begin_turn(self._caller_turns + 1)
         elif isinstance(event, ResponseAudioTranscriptDeltaEvent):
             self._reply.in_flight.add(event.item_id, event.delta)
         elif isinstance(event, ResponseCreatedEvent):
@@ -478,7 +488,7 @@ class CallSession:
             metrics.TURN_LATENCY.observe(latency_s)
             self._turn_latency_ms[delta.item_id] = latency_s * 1000.0
             self._speech_stopped_at = None
-            self._end_turn_span()
+            self._trace.end_turn()
         self._last_activity = time.monotonic()
         seq = self._ledger.record(delta.item_id, len(delta.audio))
         await self._nc.publish(self._audio_subject, encode_agent_chunk(seq, delta.audio))
@@ -490,7 +500,7 @@ class CallSession:
             self._reply.active_response = None
         self._holding.response_done(response.metadata)
         interrupted = response.status == "cancelled" or response.id in self._interrupted
-        self._count_usage(response.usage)
+        self._trace.count(response.usage)
         self._reply.in_flight.forget(item.id or "" for item in response.output or [])
         spoke = False
         for item in response.output or []:
@@ -547,33 +557,7 @@ class CallSession:
             latency_ms=self._turn_latency_ms.pop(item_id, None),
         )
 
-    def _count_usage(self, usage: RealtimeResponseUsage | None) -> None:
-        if usage is None:
-            return
-        self._usage = TokenUsage(
-            input_tokens=self._usage.input_tokens + (usage.input_tokens or 0),
-            output_tokens=self._usage.output_tokens + (usage.output_tokens or 0),
-            total_tokens=self._usage.total_tokens + (usage.total_tokens or 0),
-        )
-
     # --- helpers -----------------------------------------------------------------------------
-
-    def _begin_turn_span(self) -> None:
-        """A turn runs from the end of the caller's speech to the agent's first audio."""
-        self._end_turn_span("caller spoke again")
-        self._turn_span = tracing.tracer().start_span(
-            "agent.turn",
-            context=trace.set_span_in_context(self._span),
-            attributes={"turn.caller_index": self._caller_turns + 1},
-        )
-
-    def _end_turn_span(self, unanswered: str | None = None) -> None:
-        span, self._turn_span = self._turn_span, None
-        if span is None:
-            return
-        if unanswered is not None:
-            span.set_attribute("turn.unanswered", unanswered)
-        span.end()
 
     def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
         task = asyncio.create_task(coro)

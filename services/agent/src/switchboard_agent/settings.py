@@ -58,7 +58,20 @@ class AgentSettings(BaseSettings):
         "back through Twilio's action URL: ask a gateway to redirect it to a new stream.",
     )
     realtime_open_retry_delays_s: list[float] = Field(
-        default_factory=lambda: [0.2, 0.5], description="Pauses between Realtime open attempts."
+        default_factory=lambda: [0.2, 0.5, 1.0, 2.0],
+        description="Pauses between Realtime open attempts; the last repeats until the outage "
+        "window runs out.",
+    )
+    realtime_outage_window_s: float = Field(
+        10.0,
+        gt=0,
+        description="How long a call keeps trying to reach the model after its link dropped, "
+        "before the apology.",
+    )
+    realtime_holding_after_s: float = Field(
+        1.0,
+        ge=0,
+        description="The model unreachable this long: the caller hears our holding line.",
     )
     realtime_session_rollover_s: float = Field(
         55 * 60.0,

@@ -50,6 +50,9 @@ class LinkHost(Protocol):
     def conversation(self) -> Resumption:
         """The conversation so far, as the caller heard it."""
 
+    def hold_the_line(self) -> None:
+        """The model is away for longer than a moment: let the caller hear we are here."""
+
     async def catch_up(self, link: RealtimeLink, after_drop: bool) -> bool:
         """Send a new link the caller audio it missed (after a drop, the utterance in
         progress too); returns whether the caller was mid-sentence."""
@@ -129,25 +132,48 @@ class LinkKeeper:
         metrics.REALTIME_ROLLOVERS.inc()
         await old.close()
 
+    async def _open_holding_the_line(self) -> RealtimeLink:
+        """After a drop: keep trying for the outage window; if the model is still away after
+        a moment, the caller hears our holding line (not the model's), so the line is never
+        dead while we wait."""
+        settings = self._settings
+        holding = asyncio.get_running_loop().call_later(
+            settings.realtime_holding_after_s, self._host.hold_the_line
+        )
+        try:
+            return await self._open(settings.realtime_outage_window_s)
+        finally:
+            holding.cancel()
+
     def _use(self, link: RealtimeLink) -> None:
         self._current = link
         self._host.attach(link)
         self._opened_at = time.monotonic()
 
-    async def _open(self) -> RealtimeLink:
-        """Open the Realtime connection, retrying briefly: a blip must not cost the call."""
+    async def _open(self, window_s: float | None = None) -> RealtimeLink:
+        """Open the Realtime connection, retrying with growing pauses (the last one repeats)
+        until ``window_s`` has passed (by default only the listed pauses): a blip must not
+        cost the call, and an outage is waited out for a bounded time."""
         delays = self._settings.realtime_open_retry_delays_s
-        for attempt, delay in enumerate([*delays, None], start=1):
+        deadline = None if window_s is None else time.monotonic() + window_s
+        attempt = 0
+        while True:
+            attempt += 1
             try:
                 return await RealtimeLink.open(self._openai, self._settings.model)
             except Exception as exc:
-                if delay is None:
-                    raise
+                if deadline is None:
+                    if attempt > len(delays):
+                        raise
+                    delay = delays[attempt - 1]
+                else:
+                    delay = delays[min(attempt, len(delays)) - 1] if delays else 0.5
+                    if time.monotonic() + delay > deadline:
+                        raise
                 log.warning(
                     "call %s: Realtime open failed (try %d): %s", self._call_id, attempt, exc
                 )
                 await asyncio.sleep(delay)
-        raise AssertionError("unreachable")
 
     async def _configure(self, link: RealtimeLink) -> None:
         enabled = self._tools.definitions(self._business.enabled_tools)
@@ -159,7 +185,7 @@ class LinkKeeper:
         pause. After a drop (``replay_speech``) it answers at once when the caller is owed an
         answer."""
         self._host.forget_response()
-        link = await self._open()
+        link = await self._open_holding_the_line() if replay_speech else await self._open()
         await self._configure(link)
         resumed = self._host.conversation()
         await replay(link, resumed.items)
