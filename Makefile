@@ -5,12 +5,13 @@ SHELL := /bin/bash
 UV := $(shell command -v uv 2>/dev/null || echo "python3 -m uv")
 RUN := $(UV) run --frozen
 
-.PHONY: help install lint typecheck unit integration test demo bench up docs clean
+.PHONY: help install lint typecheck unit integration test demo bench chaos up docs clean
 
 help:
 	@echo "make demo   - one simulated phone call through every service (no API keys)"
 	@echo "make test   - lint, types, unit and integration tests (what CI runs)"
 	@echo "make bench  - benchmark figures (latency percentiles, CPU and memory per call)"
+	@echo "make chaos  - kill, hang and cut each process with calls in flight; what callers went through"
 	@echo "make up     - the stack in the foreground for real Twilio/OpenAI use"
 	@echo "make docs   - regenerate docs/asyncapi.yaml and docs/openapi/*.json from the code"
 
@@ -47,6 +48,9 @@ demo: install
 bench: install
 	$(RUN) python -m bench
 
+chaos: install
+	$(RUN) python -m bench.chaos
+
 up: install
 	$(RUN) python -m switchboard_sim.up
 
@@ -59,4 +63,4 @@ docs: install
 	$(RUN) python -m switchboard_common.nats_auth --compose --out deploy/nats/auth.conf
 
 clean:
-	rm -rf .venv .mypy_cache .ruff_cache .pytest_cache demo-output
+	rm -rf .venv .mypy_cache .ruff_cache .pytest_cache demo-output chaos-output
