@@ -46,7 +46,7 @@ async def main(args: argparse.Namespace) -> None:
 def parse(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench.chaos", description=__doc__)
     parser.add_argument("--calls", type=int, default=10, help="calls in flight per fault")
-    parser.add_argument("--turns", type=int, default=2, choices=(1, 2), help="caller questions")
+    parser.add_argument("--turns", type=int, default=1, choices=(1, 2), help="caller questions")
     parser.add_argument(
         "--faults", nargs="+", default=[f.name for f in FAULTS], choices=list(BY_NAME)
     )

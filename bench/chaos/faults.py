@@ -103,8 +103,9 @@ class Fault:
     agents: int = 1
     gateways: int = 1
     cluster: bool = False
-    #: Inject once every call's greeting was answered (mid-conversation); else at once.
-    after_greeting: bool = True
+    #: Inject once every call is a second into the agent's greeting (every answer is cut
+    #: mid-stream); else as soon as every call streams.
+    mid_greeting: bool = True
 
 
 async def build(stack: LocalStack, fault: Fault) -> Rig:
@@ -118,7 +119,10 @@ async def build(stack: LocalStack, fault: Fault) -> Rig:
     else:
         await stack.start_nats()
         path_env, knowledge_env, harness_url = {}, {}, stack.nats_url
-    await stack.start_realtime_sim(script=REALTIME_SCRIPT)
+    # The model streams at the pace the caller hears it, so a fault at any moment of the
+    # agent's speech cuts audio still to come (the simulator's default, 4x, has whole answers
+    # already on their way to the caller when they are a quarter through).
+    await stack.start_realtime_sim(script=REALTIME_SCRIPT, extra=["--speed", "1"])
     await stack.start_twilio_rest()
     knowledge = await stack.start_knowledge(**knowledge_env)
     await seed_knowledge(harness_url, SAMPLES / "knowledge")
@@ -242,7 +246,7 @@ FAULTS: tuple[Fault, ...] = (
     Fault("gateway-kill", "gateway kill -9", gateway_kill, survivable=False, gateways=2),
     Fault("nats-node-kill", "NATS node kill (3-node cluster)", nats_node_kill, cluster=True),
     Fault("nats-restart", "single-node NATS restart (5 s)", nats_restart),
-    Fault("knowledge-hang", "knowledge hang (SIGSTOP)", knowledge_hang, after_greeting=False),
+    Fault("knowledge-hang", "knowledge hang (SIGSTOP)", knowledge_hang, mid_greeting=False),
     Fault("realtime-drop", "Realtime drop", realtime_drop),
 )
 BY_NAME = {f.name: f for f in FAULTS}

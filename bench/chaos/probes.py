@@ -34,6 +34,8 @@ from switchboard_sim.stack import nats_servers
 #: A heartbeat older than this is from an agent that is gone or hung.
 BEAT_FRESH_S = 1.0
 POLL_S = 0.1
+#: The Realtime simulator's audio chunk (its default).
+SIM_CHUNK_MS = 50
 
 
 @dataclass(frozen=True)
@@ -55,6 +57,10 @@ def check_events(events: list[AnyCallEvent]) -> EventCheck:
     return EventCheck(missing, duplicated, ended[-1].reason if ended else "")
 
 
+async def _quiet(exc: Exception) -> None:
+    return None
+
+
 class Probe:
     """The harness's own bus connection and HTTP client for one stack."""
 
@@ -71,7 +77,10 @@ class Probe:
     @classmethod
     async def open(cls, nats_url: str, realtime_url: str) -> Probe:
         nc = await nats.connect(
-            nats_servers(nats_url), reconnect_time_wait=0.1, max_reconnect_attempts=-1
+            nats_servers(nats_url),
+            reconnect_time_wait=0.1,
+            max_reconnect_attempts=-1,
+            error_cb=_quiet,  # the faults make the bus go away on purpose
         )
         kv = await nc.jetstream().key_value(subjects.CALLS_BUCKET)
         probe = cls(nc, kv, realtime_url)
@@ -134,12 +143,14 @@ class Probe:
                     return {c: r for c, r in records.items() if r is not None}
                 await asyncio.sleep(POLL_S)
 
-    async def wait_sessions_answered(self, count: int, answered: int, timeout_s: float) -> None:
-        """Until ``count`` connected sessions have finished ``answered`` responses each."""
+    async def wait_sessions_speaking(self, count: int, into_ms: int, timeout_s: float) -> None:
+        """Until ``count`` connected sessions have streamed at least ``into_ms`` of audio."""
+        chunks = into_ms // SIM_CHUNK_MS
         async with asyncio.timeout(timeout_s):
             while True:
                 live = await self.open_sessions()
-                if sum(len(s["responses"]) >= answered for s in live) >= count:
+                deltas = [int(s["sent_counts"].get("response.output_audio.delta", 0)) for s in live]
+                if sum(d >= chunks for d in deltas) >= count:
                     return
                 await asyncio.sleep(POLL_S)
 

@@ -18,8 +18,13 @@ def row(run: FaultRun) -> str:
     total = len(run.outcomes)
     hit = [o for o in run.outcomes if o.hit]
     survived = sum(o.survived for o in hit)
-    silences = [o.silence_s for o in hit]
-    silence = f"{statistics.median(silences):.2f} / {max(silences):.2f} s" if silences else "-"
+    # Silence means something only on a line that stayed up; a dead line is not survived.
+    silences = [o.silence_s for o in hit if o.stayed_up]
+    silence = (
+        f"{statistics.median(silences):.2f} / {max(silences):.2f} s"
+        if silences
+        else "line went dead"
+    )
     reasons = Counter(o.ended_reason or "no call_ended" for o in hit)
     how = ", ".join(f"{reason} x{n}" for reason, n in reasons.most_common()) or "-"
     cells = [

@@ -23,6 +23,9 @@ LINGER_S = 10.0
 #: Calls arrive this far apart, so the fault finds them at different points of the talk.
 STAGGER_S = 0.3
 START_BOUND_S = 60.0
+#: How far into the greeting the last call is when the fault comes (the greeting lasts about
+#: 5 s; the first call is then about STAGGER_S x calls further in).
+INTO_GREETING_MS = 1000
 
 
 @dataclass
@@ -30,6 +33,8 @@ class CallOutcome:
     call_id: str
     hit: bool
     survived: bool
+    #: Whether the media stream lasted to the caller's goodbye (else the line went dead).
+    stayed_up: bool
     silence_s: float
     turns_lost: int
     missing: int
@@ -85,8 +90,8 @@ async def run_fault(fault: Fault, count: int = 10, spoken_turns: int = 2) -> Fau
         try:
             placed, running = await place_calls(rig, plan, count)
             await probe.wait_streaming(list(placed), START_BOUND_S)
-            if fault.after_greeting:
-                await probe.wait_sessions_answered(count, 1, START_BOUND_S)
+            if fault.mid_greeting:
+                await probe.wait_sessions_speaking(count, INTO_GREETING_MS, START_BOUND_S)
             phases["injected"] = time.monotonic() - began
             hit = await fault.inject(Scene(rig, probe, placed))
             results = await asyncio.gather(*(task for _, task in running))
@@ -113,6 +118,7 @@ async def run_fault(fault: Fault, count: int = 10, spoken_turns: int = 2) -> Fau
                         call_id=call_id,
                         hit=is_hit,
                         survived=call_checks.survived(result, plan),
+                        stayed_up=result.closed_by == "caller",
                         silence_s=call_checks.caller_silence(
                             result, plan, hit.started - t0, hit.over - t0
                         ),
