@@ -29,6 +29,7 @@ async def main(args: argparse.Namespace) -> None:
                 print(
                     f"  {o.call_id} hit={o.hit} survived={o.survived} "
                     f"silence={o.silence_s:.2f} s lost={o.turns_lost} "
+                    f"events -{o.missing} +{o.duplicated} "
                     f"ended={o.ended_reason or '-'} record={o.record_state} {o.errors}"
                 )
         print("  " + ", ".join(f"{k} {v:.0f} s" for k, v in done.phases.items()), flush=True)
