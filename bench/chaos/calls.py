@@ -98,21 +98,28 @@ def turns_lost(result: CallResult, plan: Scenario) -> int:
     return sum(not s.answered for s in spoken_turns(result, plan))
 
 
-def caller_silence(result: CallResult, plan: Scenario, start_s: float, end_s: float) -> float:
+def caller_silence(
+    result: CallResult, plan: Scenario, start_s: float, end_s: float, cuts_audio: bool = True
+) -> float:
     """The longest silence the caller heard that touches the fault (``start_s`` to ``end_s``
     plus half a second, in call seconds), not counting the caller's own speech or its wait
-    before the goodbye of a call that completed."""
+    before the goodbye of a call that completed. When ``cuts_audio``, a silence that began as
+    the fault came (the agent's voice stopped) counts up to the moment the caller gave up
+    waiting and spoke: what the caller heard was a dead line, not a finished reply."""
     recording = result.recording or b""
     total_s = len(recording) / SAMPLE_RATE
-    speech_ends = [s.end_s for s in spoken_turns(result, plan)]
+    spoken = spoken_turns(result, plan)
     goodbye_wait_s = (QUIET_MS + PAUSE_MS) / 1000 if survived(result, plan) else 0.0
     worst = 0.0
     for quiet in quiet_stretches(recording, min_s=FRAME_S):
         if quiet.start_s > end_s + 0.5 or quiet.end_s < start_s:
             continue
-        inside = [e for e in speech_ends if quiet.start_s <= e <= quiet.end_s]
+        inside = [s.end_s for s in spoken if quiet.start_s <= s.end_s <= quiet.end_s]
         length = quiet.end_s - max([quiet.start_s, *inside])
         if not inside and quiet.end_s >= total_s - FRAME_S:
             length -= goodbye_wait_s
+        if cuts_audio and start_s - FRAME_S <= quiet.start_s <= start_s + 0.5:
+            began = [s.start_s for s in spoken if quiet.start_s <= s.start_s <= quiet.end_s]
+            length = max(length, min(began, default=quiet.end_s) - quiet.start_s)
         worst = max(worst, length)
     return max(worst, 0.0)

@@ -103,6 +103,8 @@ class Fault:
     agents: int = 1
     gateways: int = 1
     cluster: bool = False
+    #: The fault can stop the agent's voice mid-reply (a hung tool backend cannot).
+    cuts_audio: bool = True
     #: Inject once every call is a second into the agent's greeting (every answer is cut
     #: mid-stream); else as soon as every call streams.
     mid_greeting: bool = True
@@ -246,7 +248,13 @@ FAULTS: tuple[Fault, ...] = (
     Fault("gateway-kill", "gateway kill -9", gateway_kill, survivable=False, gateways=2),
     Fault("nats-node-kill", "NATS node kill (3-node cluster)", nats_node_kill, cluster=True),
     Fault("nats-restart", "single-node NATS restart (5 s)", nats_restart),
-    Fault("knowledge-hang", "knowledge hang (SIGSTOP)", knowledge_hang, mid_greeting=False),
+    Fault(
+        "knowledge-hang",
+        "knowledge hang (SIGSTOP)",
+        knowledge_hang,
+        cuts_audio=False,
+        mid_greeting=False,
+    ),
     Fault("realtime-drop", "Realtime drop", realtime_drop),
 )
 BY_NAME = {f.name: f for f in FAULTS}

@@ -120,7 +120,7 @@ async def run_fault(fault: Fault, count: int = 10, spoken_turns: int = 2) -> Fau
                         survived=call_checks.survived(result, plan),
                         stayed_up=result.closed_by == "caller",
                         silence_s=call_checks.caller_silence(
-                            result, plan, hit.started - t0, hit.over - t0
+                            result, plan, hit.started - t0, hit.over - t0, fault.cuts_audio
                         ),
                         turns_lost=call_checks.turns_lost(result, plan),
                         missing=checked.missing,
