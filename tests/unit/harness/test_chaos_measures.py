@@ -62,3 +62,12 @@ def test_gaps_duplicates_and_a_missing_end_are_counted() -> None:
     assert (broken.missing, broken.duplicated, broken.ended_reason) == (2, 1, "")
     whole = check_events([turn(1), turn(2), turn(3), turn(4), ended, ended])
     assert (whole.missing, whole.duplicated) == (0, 2)
+
+
+def test_a_reply_the_fault_cut_counts_until_the_caller_gives_up_and_speaks() -> None:
+    # The agent's voice stops at 1 s, as the fault comes; the caller speaks at 3.8 s.
+    result = call(heard(("speech", 1.0), ("quiet", 5.0), ("speech", 1.0)), 3.8, 5.5)
+    plan = scenario(1)
+    assert abs(caller_silence(result, plan, 1.0, 1.0) - 2.8) < 0.03
+    # A hung tool backend cannot cut a reply: the caller's wait is then not the fault's.
+    assert abs(caller_silence(result, plan, 1.0, 1.0, cuts_audio=False) - 0.5) < 0.03
