@@ -9,13 +9,14 @@ CHROMIUM_INSTALL := command -v chromium >/dev/null 2>&1 || command -v chromium-b
 	|| { $(shell [ "$$(id -u)" = 0 ] || echo sudo) apt-get update -qq && $(shell [ "$$(id -u)" = 0 ] || echo sudo) apt-get install -y -qq chromium; } \
 	|| echo "chromium could not be installed: the console's browser test will be skipped"
 
-.PHONY: help install install-chromium lint typecheck unit integration test demo bench eval up docs clean
+.PHONY: help install install-chromium lint typecheck unit integration test demo bench eval chaos up docs clean
 
 help:
 	@echo "make demo   - one simulated phone call through every service (no API keys)"
 	@echo "make test   - lint, types, unit and integration tests (what CI runs)"
 	@echo "make bench  - benchmark figures (latency percentiles, CPU and memory per call)"
 	@echo "make eval   - knowledge retrieval quality per upload format (dev and test splits)"
+	@echo "make chaos  - kill, hang and cut each process with calls in flight; what callers went through"
 	@echo "make up     - the stack in the foreground for real Twilio/OpenAI use"
 	@echo "make docs   - regenerate docs/asyncapi.yaml and docs/openapi/*.json from the code"
 
@@ -59,6 +60,9 @@ bench: install
 eval: install
 	$(RUN) python -m bench.knowledge_eval
 
+chaos: install
+	$(RUN) python -m bench.chaos
+
 up: install
 	$(RUN) python -m switchboard_sim.up
 
@@ -72,3 +76,4 @@ docs: install
 
 clean:
 	rm -rf .venv .mypy_cache .ruff_cache .pytest_cache demo-output test-output
+	rm -rf .venv .mypy_cache .ruff_cache .pytest_cache demo-output chaos-output

@@ -1,0 +1,1 @@
+"""``make chaos``: fault injection against real processes (see :mod:`bench.chaos.__main__`)."""

@@ -1,0 +1,47 @@
+"""``make chaos`` in small: the faults a call survives today, each injected into a live stack
+with a few calls in flight, through the same harness (:mod:`bench.chaos`). A survivable fault
+that a call does not survive fails here, not only in the table."""
+
+from __future__ import annotations
+
+import pytest
+
+from bench.chaos.faults import BY_NAME
+from bench.chaos.report import row
+from bench.chaos.run import records_open, run_fault
+
+pytestmark = pytest.mark.timeout(150)
+
+CALLS = 3
+#: The most silence a hit caller may hear (issue 11's targets; the figure includes the turn's
+#: own latency when the fault lands in the caller's turn). A 5 s bus outage is silence by
+#: nature: it is bounded by no hang-up, not by a figure.
+SILENCE_LIMIT_S = {
+    # Open: a greeting cut by the kill is not said again by the new agent, so the caller hears
+    # a dead line until they speak (about 2.8 s here); see docs/resilience.md.
+    "agent-kill": None,
+    "nats-node-kill": 1.2,
+    "nats-restart": None,
+    "knowledge-hang": 1.2,
+    "realtime-drop": 1.5,
+}
+
+
+@pytest.mark.parametrize("name", list(SILENCE_LIMIT_S))
+async def test_a_survivable_fault_is_survived(name: str) -> None:
+    fault = BY_NAME[name]
+    assert fault.survivable
+    run = await run_fault(fault, count=CALLS, spoken_turns=1)
+    print(row(run))
+    hit = [o for o in run.outcomes if o.hit]
+    assert hit, "the fault hit no call"
+    for outcome in run.outcomes:
+        assert outcome.survived, outcome
+        assert outcome.turns_lost == 0, outcome
+        assert (outcome.missing, outcome.duplicated) == (0, 0), outcome
+        assert outcome.ended_reason == "caller_hung_up", outcome
+    assert records_open(run) == 0
+    assert (run.sessions_open, run.slots_open) == (0, 0)
+    limit = SILENCE_LIMIT_S[name]
+    if limit is not None:
+        assert max(o.silence_s for o in hit) <= limit, [o.silence_s for o in hit]
