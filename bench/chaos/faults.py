@@ -17,9 +17,10 @@ import signal
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from switchboard_common.messages import CallRecord, CallState
+from switchboard_sim.call import CallSimulator
 from switchboard_sim.demo import seed_knowledge
 from switchboard_sim.stack import HARNESS_USER, Child, LocalStack
 
@@ -58,6 +59,8 @@ class Scene:
     rig: Rig
     probe: Probe
     calls: dict[str, str]
+    #: The callers, whose Twilio reaches the gateways through one load balancer.
+    callers: list[CallSimulator] = field(default_factory=list)
 
     async def owners(self) -> dict[str, str]:
         """Call id → the agent that owns it now."""
@@ -181,9 +184,13 @@ async def agent_pause(scene: Scene) -> Hit:
 
 
 async def gateway_kill(scene: Scene) -> Hit:
-    """SIGKILL the first gateway; the calls placed on the second are not on its path."""
-    victim = scene.rig.gateways[0]
+    """SIGKILL the first gateway; the calls placed on the second are not on its path. The load
+    balancer in front of the gateways sends Twilio's next requests (the ``<Connect action>``
+    of the broken streams) to the one left."""
+    victim, survivor = scene.rig.gateways[0], scene.rig.gateways[1]
     hit = {c for c, gateway in scene.calls.items() if gateway == victim.name}
+    for caller in scene.callers:
+        caller.config.gateway_url = survivor.announced
     started = time.monotonic()
     await victim.kill()
     return Hit(started, started, hit)
@@ -245,7 +252,7 @@ FAULTS: tuple[Fault, ...] = (
     Fault(
         "agent-pause", "agent SIGSTOP 1 s (wakes mid-move)", agent_pause, survivable=False, agents=2
     ),
-    Fault("gateway-kill", "gateway kill -9", gateway_kill, survivable=False, gateways=2),
+    Fault("gateway-kill", "gateway kill -9", gateway_kill, gateways=2),
     Fault("nats-node-kill", "NATS node kill (3-node cluster)", nats_node_kill, cluster=True),
     Fault("nats-restart", "single-node NATS restart (5 s)", nats_restart),
     Fault(

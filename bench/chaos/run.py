@@ -93,7 +93,8 @@ async def run_fault(fault: Fault, count: int = 10, spoken_turns: int = 2) -> Fau
             if fault.mid_greeting:
                 await probe.wait_sessions_speaking(count, INTO_GREETING_MS, START_BOUND_S)
             phases["injected"] = time.monotonic() - began
-            hit = await fault.inject(Scene(rig, probe, placed))
+            callers = [simulator for simulator, _ in running]
+            hit = await fault.inject(Scene(rig, probe, placed, callers))
             results = await asyncio.gather(*(task for _, task in running))
             ended_at = time.monotonic()
             phases["calls ended"] = ended_at - began

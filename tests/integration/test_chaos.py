@@ -15,11 +15,13 @@ pytestmark = pytest.mark.timeout(150)
 CALLS = 3
 #: The most silence a hit caller may hear (issue 11's targets; the figure includes the turn's
 #: own latency when the fault lands in the caller's turn). A 5 s bus outage is silence by
-#: nature: it is bounded by no hang-up, not by a figure.
+#: nature: it is bounded by no hang-up, not by a figure. A hung agent is still in the pool,
+#: so a resume offer can land on it first and be tried again (0.4 s each): 0.5 s over the
+#: 1.5 s target is allowed for that.
 SILENCE_LIMIT_S = {
-    # Open: a greeting cut by the kill is not said again by the new agent, so the caller hears
-    # a dead line until they speak (about 2.8 s here); see docs/resilience.md.
-    "agent-kill": None,
+    "agent-kill": 1.5,
+    "agent-hang": 2.0,
+    "gateway-kill": 3.0,
     "nats-node-kill": 1.2,
     "nats-restart": None,
     "knowledge-hang": 1.2,

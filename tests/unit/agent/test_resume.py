@@ -168,3 +168,16 @@ def test_replies_still_playing_join_the_conversation_and_answer_what_came_before
     assert not resumed.answer_due
     unchanged = rebuild([started(), caller(2, "When are you open?")])
     assert with_unconfirmed(unchanged, []) == unchanged
+
+
+def test_a_caller_who_has_not_spoken_is_owed_the_greeting_a_fault_cut() -> None:
+    greeting = "Thanks for calling Bella's Bistro, how can I help?"
+    assert rebuild([started()]).greeting_due  # the agent died before greeting at all
+    cut = rebuild([started(), agent(2, greeting, played_ms=500, produced_ms=3000)])
+    assert cut.greeting_due and not cut.caller_spoke
+    heard = rebuild([started(), agent(2, greeting, played_ms=3000, produced_ms=3000)])
+    assert not heard.greeting_due
+    spoke = rebuild(
+        [started(), agent(2, greeting, played_ms=500, produced_ms=3000), caller(3, "Hello?")]
+    )
+    assert spoke.caller_spoke and not spoke.greeting_due and spoke.answer_due

@@ -86,6 +86,14 @@ class Resumption:
     last_seq: int
     caller_turns: int
     agent_turns: int
+    #: The caller has said something or pressed a key. Until then a new session owes the
+    #: caller the greeting (a crash or a drop may have cut it, or come before it).
+    caller_spoke: bool = False
+
+    @property
+    def greeting_due(self) -> bool:
+        """The greeting was never heard to its end and the caller has not spoken yet."""
+        return not self.caller_spoke and (self.answer_due or not self.items)
 
 
 def rebuild(events: Iterable[CallEventBase]) -> Resumption:
@@ -116,7 +124,8 @@ def rebuild(events: Iterable[CallEventBase]) -> Resumption:
         elif isinstance(event, ToolCalledEvent):
             items.append(ToolUse(f"resume_{event.seq}", event.name, event.arguments, event.output))
             answer_due = True  # the model has not yet spoken about the result
-    return Resumption(tuple(items), answer_due, last_seq, caller_turns, agent_turns)
+    caller_spoke = any(isinstance(item, Said) and item.role == "user" for item in items)
+    return Resumption(tuple(items), answer_due, last_seq, caller_turns, agent_turns, caller_spoke)
 
 
 def with_unconfirmed(resumed: Resumption, replies: Sequence[str]) -> Resumption:

@@ -244,7 +244,7 @@ class CallSession:
         if self._takeover is None:
             await link.respond(greeting_instructions(self.business.greeting))
         else:  # no second greeting: the conversation goes on where the caller left it
-            await carry_on(link, self.conversation())
+            await carry_on(link, self.conversation(), self.business.greeting)
         self._caller_audio.last_audio_at = time.monotonic()
         pump = asyncio.create_task(self._keeper.pump(link), name=f"pump-{self.call_id}")
         ended = asyncio.create_task(self._ended.wait())
@@ -279,7 +279,7 @@ class CallSession:
     async def _release(self) -> None:
         self._trace.end_turn("call ended")
         if not self._superseded and await still_owner(self._nc, self.lease) is False:
-            self._let_go()
+            self.let_go()
         if self._superseded:  # the new owner tells the rest of the call's story
             dropped = await self._events.abandon()
             log.warning(
@@ -297,7 +297,9 @@ class CallSession:
                 await self._link.close()
         log.info("call %s: session closed (%s)", self.call_id, self.end_reason or "ended")
 
-    def _let_go(self) -> None:
+    def let_go(self) -> None:
+        """The call moved to another agent (this one was cut off or hung): stop serving it
+        and write nothing more of its story."""
         self._superseded = True
         self.end_reason = "superseded"
         self._ended.set()
@@ -358,7 +360,7 @@ class CallSession:
 
     async def stream_lost(self) -> None:
         if await still_owner(self._nc, self.lease) is False:
-            self._let_go()  # the call moved on while this agent was cut off
+            self.let_go()  # the call moved on while this agent was cut off
             return
         await ask_for_new_stream(self._nc, self.call_id, self._settings.agent_id, self.epoch)
 

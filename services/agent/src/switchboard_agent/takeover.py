@@ -24,6 +24,7 @@ from switchboard_common.events import AnyCallEvent, CallStartedEvent
 from switchboard_common.messages import CallOffer
 
 from .realtime.link import RealtimeLink
+from .realtime.session_config import greeting_instructions
 from .resume import Resumption, replay
 
 log = logging.getLogger(__name__)
@@ -85,10 +86,13 @@ def _last_agent(events: Sequence[AnyCallEvent]) -> str:
     return ""
 
 
-async def carry_on(link: RealtimeLink, resumed: Resumption) -> None:
+async def carry_on(link: RealtimeLink, resumed: Resumption, greeting: str) -> None:
     """Give a taken-over call's new session the conversation so far, and answer at once when
     the caller is owed it (their last turn went unanswered, or the lost agent's answer to it
-    was cut off by the crash: its ``agent_turn`` was never written)."""
+    was cut off by the crash: its ``agent_turn`` was never written). A caller who has not
+    spoken yet is owed the greeting the crash cut."""
     await replay(link, resumed.items)
-    if resumed.answer_due:
+    if resumed.greeting_due:
+        await link.respond(greeting_instructions(greeting))
+    elif resumed.answer_due:
         await link.respond()

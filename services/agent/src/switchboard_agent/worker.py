@@ -123,10 +123,14 @@ class AgentWorker:
 
         if not self._accepting:
             return decline("draining")
-        if len(self.sessions) >= self.settings.max_calls:
-            return decline("at capacity")
-        if offer.call_id in self.sessions:
+        # This agent may have been judged lost (it hung) and be offered its own call again:
+        # its session of it is stale then, to be let go, and the call taken over afresh.
+        stale = self.sessions.get(offer.call_id)
+        replacing = stale is not None and offer.resume and offer.epoch > stale.epoch
+        if stale is not None and not replacing:
             return decline("call already taken")
+        if len(self.sessions) - replacing >= self.settings.max_calls:
+            return decline("at capacity")
         business = self._directory.get(offer.business_id)
         if business is None:
             return decline(f"unknown business {offer.business_id!r}")
@@ -136,6 +140,8 @@ class AgentWorker:
                 takeover = await take_over(self._nc, offer, self.agent_id)
             except TakeoverRefused as exc:
                 return decline(str(exc))
+        if stale is not None:
+            stale.let_go()
         session = CallSession(
             offer, business, self.settings, self._nc, self._openai, self._tools, takeover
         )
@@ -154,7 +160,8 @@ class AgentWorker:
         try:
             await session.run()
         finally:
-            self.sessions.pop(session.call_id, None)
+            if self.sessions.get(session.call_id) is session:  # not its successor here
+                del self.sessions[session.call_id]
             metrics.ACTIVE_CALLS.dec()
             if len(self.sessions) < self.settings.max_calls:
                 await self._join_pool()

@@ -24,7 +24,7 @@ from ..resume import Resumption, replay
 from ..settings import AgentSettings
 from ..tools import ToolRegistry
 from .link import AudioDelta, RealtimeLink
-from .session_config import session_config
+from .session_config import greeting_instructions, session_config
 
 log = logging.getLogger(__name__)
 
@@ -190,6 +190,8 @@ class LinkKeeper:
         resumed = self._host.conversation()
         await replay(link, resumed.items)
         speaking = await self._host.catch_up(link, replay_speech)
-        if replay_speech and resumed.answer_due and not speaking:
+        if replay_speech and not speaking and resumed.greeting_due:
+            await link.respond(greeting_instructions(self._business.greeting))
+        elif replay_speech and resumed.answer_due and not speaking:
             await link.respond()
         return link

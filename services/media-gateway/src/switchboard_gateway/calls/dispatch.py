@@ -49,17 +49,25 @@ class Dispatcher:
         finally:
             span.end()
 
-    async def reoffer(self, offer: CallOffer) -> CallOfferReply | None:
-        """Offer a call that is already live (a resume after its agent was lost): same retries,
-        within the trace and log scope the caller's code is already in."""
-        return await self._offer(offer, tracing.inject_headers())
+    async def reoffer(self, offer: CallOffer, timeout_s: float) -> CallOfferReply | None:
+        """Offer a call that is already live (a resume after its agent was lost) once, within
+        the trace and log scope the caller's code is already in (see ``handover`` for why
+        its tries are short)."""
+        return await self._offer(offer, tracing.inject_headers(), timeout_s, 1)
 
-    async def _offer(self, offer: CallOffer, headers: dict[str, str]) -> CallOfferReply | None:
+    async def _offer(
+        self,
+        offer: CallOffer,
+        headers: dict[str, str],
+        timeout_s: float | None = None,
+        attempts: int | None = None,
+    ) -> CallOfferReply | None:
         payload = offer.to_bytes()
-        for attempt in range(1, self._attempts + 1):
+        timeout_s = timeout_s or self._timeout_s
+        for attempt in range(1, (attempts or self._attempts) + 1):
             try:
                 msg = await self._nc.request(
-                    subjects.AGENT_DISPATCH, payload, timeout=self._timeout_s, headers=headers
+                    subjects.AGENT_DISPATCH, payload, timeout=timeout_s, headers=headers
                 )
             except NoRespondersError:
                 log.warning("call %s: no agent is listening", offer.call_id)

@@ -28,6 +28,9 @@ log = logging.getLogger(__name__)
 
 #: How long a new owner has to send its first heartbeat before it is judged in turn.
 NEW_OWNER_GRACE_S = 5.0
+#: A resume offer's tries (see :func:`_offer_until_taken`).
+RESUME_OFFER_TIMEOUT_S = 0.4
+RESUME_OFFER_ATTEMPTS = 10
 
 
 async def move_call(session: MediaStreamSession, ctx: GatewayContext) -> bool:
@@ -53,20 +56,46 @@ async def move_call(session: MediaStreamSession, ctx: GatewayContext) -> bool:
         resume=True,
         epoch=epoch,
     )
-    reply = await ctx.dispatcher.reoffer(offer)
-    if reply is None:
+    taker = await _offer_until_taken(ctx, offer)
+    if taker is None:
         metrics.CALLS_MOVED.labels("no_agent").inc()
         log.warning("call %s: no agent could take it over from %s", session.call_id, lost)
         return False
-    ctx.liveness.expect(reply.agent_id, NEW_OWNER_GRACE_S)
-    await session.rebind(reply.agent_id, epoch)
+    ctx.liveness.expect(taker, NEW_OWNER_GRACE_S)
+    await session.rebind(taker, epoch)
     metrics.CALLS_MOVED.labels("moved").inc()
     log.warning(
         "call %s: moved from lost agent %s to %s at epoch %d in %.0f ms",
         session.call_id,
         lost,
-        reply.agent_id,
+        taker,
         epoch,
         (time.perf_counter() - started) * 1000,
     )
     return True
+
+
+async def _offer_until_taken(ctx: GatewayContext, offer: CallOffer) -> str | None:
+    """Offer the resume until an agent takes it. A caller is waiting in silence, and the lost
+    agent may only be hung, still in the queue group: a try that lands on it must not cost
+    seconds, so each is short, and there are several (each lands on a member at random). A
+    live agent answers in milliseconds, but under load its answer can come after the try
+    gave up: the record, changed only by compare-and-set, then says it took the call."""
+    for _ in range(RESUME_OFFER_ATTEMPTS):
+        reply = await ctx.dispatcher.reoffer(offer, RESUME_OFFER_TIMEOUT_S)
+        if reply is not None:
+            return reply.agent_id
+        taker = await _owner_at(ctx, offer.call_id, offer.epoch)
+        if taker is not None:
+            return taker
+    return None
+
+
+async def _owner_at(ctx: GatewayContext, call_id: str, epoch: int) -> str | None:
+    try:
+        current = await ctx.records.leases.read(call_id)
+    except Exception:
+        return None
+    if current is None or current.record.epoch != epoch:
+        return None
+    return current.record.agent_id
