@@ -24,7 +24,7 @@ import httpx
 from switchboard_common.runtime import run
 from switchboard_sim.stack import LocalStack
 
-from . import codec, floor, knowledge
+from . import call_timings, codec, floor, knowledge
 from .echo_load import EchoCall, place_call, run_load
 from .procstat import sample
 from .stats import percentile
@@ -140,6 +140,10 @@ async def main_async(args: argparse.Namespace) -> None:
         result["mark_interval_ms"] = args.mark_interval_ms
         results.append(result)
         print(render(result), flush=True)
+    if args.timings:
+        row = await call_timings.run_timings(args.timings)
+        results.append(row)
+        print(call_timings.render(row), flush=True)
     for n in args.floor:
         for direct in (False, True):
             row = await floor.run_floor(n, args.seconds, args.warmup, direct=direct)
@@ -167,6 +171,9 @@ def main() -> None:
         type=lambda s: [int(x) for x in s.split(",") if x],
         default=[100],
         help="call counts for the bare-relay floor and the direct bridge (bench/floor.py)",
+    )
+    parser.add_argument(
+        "--timings", type=int, default=10, help="calls timed for greeting and hang-up (0: skip)"
     )
     parser.add_argument("--seconds", type=float, default=15.0)
     parser.add_argument("--warmup", type=float, default=3.0)

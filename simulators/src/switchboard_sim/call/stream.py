@@ -151,6 +151,9 @@ class TwilioMediaStream:
         self.closed_by_caller = False
         self.close_code: int | None = None
         self.close_reason = ""
+        #: When ``start`` was sent and when the websocket closed (call clock), -1 until then.
+        self.started_at = -1.0
+        self.closed_at = -1.0
         self._closed = asyncio.Event()
         self._reader: asyncio.Task[None] | None = None
         self._ticker: asyncio.Task[None] | None = None
@@ -201,6 +204,7 @@ class TwilioMediaStream:
         """Send ``connected`` and ``start``, then stream media at real time until closed."""
         await self.send_connected()
         await self.send_start()
+        self.started_at = self.clock.now()
         self._ticker = asyncio.create_task(self._tick_loop(), name=f"twilio-tick-{self.call_sid}")
 
     async def hang_up(self) -> None:
@@ -407,6 +411,7 @@ class TwilioMediaStream:
         except ConnectionClosed:
             pass
         finally:
+            self.closed_at = self.clock.now()
             self.close_code = self.ws.close_code
             self.close_reason = self.ws.close_reason or ""
             self._closed.set()
