@@ -41,6 +41,9 @@ class LimitsHost(Protocol):
     async def stream_lost(self) -> None:
         """The caller's audio stopped (the call's gateway died): get the stream back."""
 
+    async def quiet_moment(self) -> None:
+        """Neither side is speaking (a turn boundary): a moment to change the session."""
+
 
 class CallLimits:
     def __init__(
@@ -64,6 +67,10 @@ class CallLimits:
         self._keeper = keeper
         self._exit = exit_
         self._link = link
+
+    def use_business(self, business: BusinessProfile) -> None:
+        """The business's limits changed during the call: they apply from the next check."""
+        self._business = business
 
     async def watch_media(self) -> None:
         """Twilio streams audio all the time, silence included: a call whose audio stops has
@@ -97,6 +104,8 @@ class CallLimits:
             await asyncio.sleep(1.0)
             now = time.monotonic()
             agent_quiet = self._reply.agent_quiet()
+            if agent_quiet and not self._caller_audio.speaking:
+                await self._host.quiet_moment()
             if agent_quiet and self._keeper.rollover_due(now):
                 await self._keeper.roll_over()
             if now - started >= self._business.max_call_length_s:

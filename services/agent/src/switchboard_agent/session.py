@@ -59,6 +59,7 @@ from .caller_audio import CallerAudio
 from .interruptions import PlaybackCutter
 from .limits import CallLimits
 from .live_feed import LiveFeed
+from .live_settings import LiveSettings, Lookup
 from .playback import AudioLedger
 from .realtime.keeper import LinkKeeper
 from .realtime.link import AudioDelta, RealtimeLink
@@ -87,6 +88,7 @@ class CallSession:
         openai: AsyncOpenAI,
         tools: ToolRegistry,
         takeover: Takeover | None = None,
+        lookup: Lookup | None = None,
     ) -> None:
         self.call_id = offer.call_id
         self.business = business
@@ -153,6 +155,10 @@ class CallSession:
             self._keeper,
             self._exit,
             self._current_link,
+        )
+        #: The business's settings, followed during the call (``lookup``: as stored now).
+        self._live = LiveSettings(
+            offer.call_id, business, lookup, self._keeper, self._limits, self._tool_runs
         )
         if takeover is not None:
             self._events.adopt(takeover.events)
@@ -316,6 +322,13 @@ class CallSession:
         epoch = 1 if self._takeover is None else self._takeover.lease.epoch
         await ask_for_new_stream(self._nc, self.call_id, self._settings.agent_id, epoch)
 
+    async def quiet_moment(self) -> None:
+        """A turn boundary: the business's new settings, if any, apply from here."""
+        if not self._reply.agent_quiet() or self._caller_audio.speaking:
+            return
+        if await self._live.apply(self._link):
+            self.business = self._live.business
+
     # --- from the gateway --------------------------------------------------------------------
 
     async def _on_control(self, msg: Msg) -> None:
@@ -348,6 +361,8 @@ class CallSession:
         elif isinstance(event, PlaybackIdle):
             self._reply.idle_through = max(self._reply.idle_through, event.last_chunk)
             self._turns.played_through(event.last_chunk)
+            if self._reply.agent_quiet() and not self._caller_audio.speaking:
+                self._spawn(self.quiet_moment())
         elif isinstance(event, CallerDtmf):
             self._last_activity = time.monotonic()
             self._events.dtmf(event.digit)

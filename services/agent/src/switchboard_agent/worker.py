@@ -136,8 +136,16 @@ class AgentWorker:
                 takeover = await take_over(self._nc, offer, self.agent_id)
             except TakeoverRefused as exc:
                 return decline(str(exc))
+        directory = self._directory
         session = CallSession(
-            offer, business, self.settings, self._nc, self._openai, self._tools, takeover
+            offer,
+            business,
+            self.settings,
+            self._nc,
+            self._openai,
+            self._tools,
+            takeover,
+            lookup=lambda: directory.get(offer.business_id),
         )
         await session.prepare()
         self.sessions[offer.call_id] = session
