@@ -48,8 +48,11 @@ from switchboard_common.messages import (
     CallerDtmf,
     CallOffer,
     CallStarted,
+    EndReason,
     PlaybackIdle,
     Speaker,
+    TransferCall,
+    TransferOutcome,
     agent_control_adapter,
 )
 
@@ -73,6 +76,7 @@ from .tool_runs import Run, ToolRuns
 from .tools import ToolContext, ToolRegistry
 from .tools.holding import HoldingLine
 from .tools.telephony import ExitKind
+from .transfers import Transfers
 from .turns import AgentTurns
 
 log = logging.getLogger(__name__)
@@ -136,7 +140,8 @@ class CallSession:
         self._span: Span = trace.INVALID_SPAN
         self._turn_span: Span | None = None
         self.end_reason = ""
-        self._exit = CallExit(offer.call_id, nc, self._gateway_subject, self._events)
+        self._exit = CallExit(offer.call_id, nc, self._gateway_subject)
+        self._transfers = Transfers(offer.call_id, self._events)
         self._keeper = LinkKeeper(offer.call_id, self, openai, settings, business, tools)
         self._cutter = PlaybackCutter(
             offer.call_id, nc, self._gateway_subject, settings, self._reply, self._current_link
@@ -258,6 +263,24 @@ class CallSession:
             log.warning("call %s: the model cannot be reached: %r", self.call_id, failure)
             await self._give_up(f"realtime_lost: {failure!r}" if failure else "realtime_lost")
 
+    def transfer_unavailable(self) -> None:
+        self._transfers.unavailable()
+
+    async def _transfer_outcome(self, outcome: TransferOutcome) -> None:
+        """Put through: the call is the person's now. Not: it goes on with the agent."""
+        if await self._transfers.outcome(outcome, self._link):
+            self.end_reason = "transferred"
+            self._ended.set()
+            self._settled.set()
+        elif not self._transfers.ringing:
+            self.end_reason = ""
+            self._exit.reopen()
+            self._caller_audio.last_audio_at = time.monotonic()  # their stream is on its way
+
+    def _transfer_given_up(self) -> None:
+        self.end_reason = "transferred"
+        self._ended.set()
+
     def request_exit(self, kind: ExitKind, reason: str, to_number: str | None = None) -> None:
         """Called by the end_call/transfer_call tools and the limits: leave after the next
         reply has been spoken (see :meth:`_leave`)."""
@@ -265,11 +288,15 @@ class CallSession:
 
     async def _leave(self) -> None:
         """Ask the gateway to end (or transfer) the call once the last words have played."""
-        taken = self._exit.take()
+        taken = self._exit.take(
+            lambda to, why: self._transfers.command(self.business, self._offer, to, why)
+        )
         if taken is None:
             return
         self.end_reason, command = taken
         await self._exit.send(command)
+        if isinstance(command, TransferCall):
+            self._spawn(self._transfers.wait_outcome(self._transfer_given_up))
 
     async def _release(self) -> None:
         self._end_turn_span("call ended")
@@ -313,6 +340,10 @@ class CallSession:
 
     async def catch_up(self, link: RealtimeLink, after_drop: bool) -> bool:
         return await self._caller_audio.catch_up(link, after_drop)
+
+    @property
+    def on_hold(self) -> bool:
+        return self._transfers.ringing
 
     @property
     def last_activity(self) -> float:
@@ -367,6 +398,14 @@ class CallSession:
             self._last_activity = time.monotonic()
             self._events.dtmf(event.digit)
             self._spawn(self._tell_keypress(event.digit))
+        elif isinstance(event, TransferOutcome):
+            await self._transfer_outcome(event)
+        elif (
+            isinstance(event, CallEnded)
+            and self._transfers.ringing
+            and (event.reason == EndReason.TRANSFERRED)
+        ):
+            self._transfers.stream_ended()  # the caller is with Twilio: the outcome is awaited
         elif isinstance(event, CallEnded):
             self.end_reason = event.reason.value
             self._ended.set()
@@ -379,6 +418,10 @@ class CallSession:
         again."""
         log.warning("call %s: the stream is back through %s", self.call_id, event.gateway_id)
         self._last_activity = time.monotonic()
+        if self._transfers.back():  # from a transfer nobody took: the model tells the caller
+            if self._link is not None and self._reply.active_response is None:
+                await self._link.respond()
+            return
         if not await self._cutter.cut_at_stream_loss() or self._link is None:
             return
         if self._reply.active_response is None:
