@@ -16,7 +16,7 @@ from fastapi import APIRouter, Request, Response
 
 from switchboard_common import subjects
 from switchboard_common.ids import TOKEN_RE
-from switchboard_common.messages import DialStatus, TransferOutcome
+from switchboard_common.messages import CallEnded, DialStatus, EndReason, TransferOutcome
 
 from .. import metrics
 from ..calls.reentry import transfer_return_twiml
@@ -53,12 +53,21 @@ async def _tell_agent(ctx: GatewayContext, call_id: str, status: DialStatus, to:
         log.warning("call %s: could not tell the agent the transfer %s: %s", call_id, status, exc)
 
 
+async def _call_over(ctx: GatewayContext, call_id: str) -> None:
+    ended = CallEnded(call_id=call_id, reason=EndReason.CALLER_HUNG_UP)
+    try:
+        await ctx.nc.publish(subjects.agent_control(call_id), ended.to_bytes())
+    except Exception as exc:  # the agent's media watch ends the call later
+        log.warning("call %s: could not tell the agent the caller left: %s", call_id, exc)
+
+
 @router.post(
     "/twilio/transfer-ended",
     summary="Twilio <Dial> action: how a transfer's dial ended",
     description="Answered or completed: the call ends. No answer, busy, failed or canceled: "
     "the caller comes back to the agent that transferred them, on a new <Connect><Stream> "
-    "(or hears an apology when that agent is gone).",
+    "(or hears an apology when that agent is gone); when the caller hung up meanwhile "
+    "(CallStatus completed), the agent is told the call is over.",
     **WEBHOOK_DOC,
 )
 async def transfer_ended(request: Request, ctx: Context) -> Response:
@@ -76,6 +85,10 @@ async def transfer_ended(request: Request, ctx: Context) -> Response:
     to = record.transfer_to or "" if record is not None else ""
     await _tell_agent(ctx, call_sid, status, to)
     if status.connected:
+        return Response(content=twiml.hang_up(), media_type=TWIML)
+    if params.get("CallStatus") == "completed":
+        # The caller hung up while the number rang: there is nobody to bring back.
+        await _call_over(ctx, call_sid)
         return Response(content=twiml.hang_up(), media_type=TWIML)
     back = transfer_return_twiml(record, ctx)
     if back is None:
