@@ -75,6 +75,8 @@ async def test_a_failed_transfer_is_written_down_and_told_to_the_model(status: D
     assert recorder.said == [told_to_model(_outcome(status))]
     assert TO in recorder.said[0]
     assert not transfers.ringing
+    # Had the report overtaken the stream's end, that end still does not end the call.
+    assert transfers.stream_ended()
     assert transfers.back() is True  # the caller is owed an answer once, when back
     assert transfers.back() is False
 

@@ -402,10 +402,10 @@ class CallSession:
             await self._transfer_outcome(event)
         elif (
             isinstance(event, CallEnded)
-            and self._transfers.ringing
-            and (event.reason == EndReason.TRANSFERRED)
+            and event.reason == EndReason.TRANSFERRED
+            and self._transfers.stream_ended()
         ):
-            self._transfers.stream_ended()  # the caller is with Twilio: the outcome is awaited
+            pass  # the caller is with Twilio for now: the transfer's outcome decides
         elif isinstance(event, CallEnded):
             self.end_reason = event.reason.value
             self._ended.set()

@@ -56,8 +56,6 @@ class Transfers:
         self._events = events
         #: The transfer sent to the gateway, until its outcome is known.
         self._pending: TransferCall | None = None
-        #: The caller's stream ended for the transfer: they are with Twilio, not with us.
-        self.away = False
         #: A transfer failed: the caller is owed an answer once their stream is back.
         self._owed = False
         self._settled = asyncio.Event()
@@ -87,11 +85,9 @@ class Transfers:
 
     def stream_ended(self) -> bool:
         """The gateway ended the stream for the transfer: True when the call goes on (the
-        outcome is awaited), False when no transfer was sent."""
-        if self._pending is None:
-            return False
-        self.away = True
-        return True
+        outcome is awaited, or a failed one is bringing the caller back, should its report
+        have overtaken the stream's end), False when no transfer was sent."""
+        return self._pending is not None or self._owed
 
     async def outcome(self, outcome: TransferOutcome, link: RealtimeLink | None) -> bool:
         """Twilio's word on the transfer: True when the caller was put through (the call is
@@ -117,7 +113,6 @@ class Transfers:
     def back(self) -> bool:
         """The caller's stream is back: True (once) when it is after a failed transfer, and
         the model should answer them now."""
-        self.away = False
         owed, self._owed = self._owed, False
         return owed
 
