@@ -8,6 +8,7 @@ from switchboard_agent.realtime.session_config import (
     NO_ANSWER_INSTRUCTIONS,
     instructions_for,
     language_label,
+    live_update,
     session_config,
 )
 from switchboard_agent.settings import AgentSettings
@@ -75,3 +76,17 @@ def test_with_the_knowledge_tool_no_answer_means_say_so_and_offer_a_message() ->
     tools = [t for t in DEMO_BUSINESS.enabled_tools if t != "query_knowledge_base"]
     without = DEMO_BUSINESS.model_copy(update={"enabled_tools": tools})
     assert NO_ANSWER_INSTRUCTIONS not in instructions_for(without)
+
+
+def test_a_live_update_changes_everything_but_the_model_and_the_voice() -> None:
+    """Mid-call, OpenAI refuses a new voice once the session has spoken, and the model is the
+    session's own: neither is sent; the rest (instructions, tools, turn detection) is."""
+    business = DEMO_BUSINESS.model_copy(update={"voice": "cedar", "instructions": "New rules."})
+    tools = [{"type": "function", "name": "end_call", "parameters": {}}]
+    update = live_update(business, SETTINGS, tools)
+    RealtimeSessionCreateRequest.model_validate({**update, "model": SETTINGS.model})
+    assert "model" not in update
+    assert update["instructions"].startswith("New rules.")
+    assert update["tools"] == tools
+    assert update["audio"]["output"] == {"format": {"type": "audio/pcmu"}}
+    assert update["audio"]["input"] == session_config(business, SETTINGS, tools)["audio"]["input"]

@@ -163,7 +163,8 @@ class BusinessProfile(BaseModel):
         "marin",
         pattern=r"^[A-Za-z0-9_-]{1,64}$",
         description="A Realtime voice (alloy, ash, ballad, coral, echo, sage, shimmer, verse, "
-        "marin, cedar) or a custom voice id.",
+        "marin, cedar) or a custom voice id. A change is heard on new calls only: a call in "
+        "progress keeps its voice (the Realtime API cannot change it once it has spoken).",
     )
     language: str = Field(
         "en",
@@ -188,6 +189,18 @@ class BusinessProfile(BaseModel):
     enabled_tools: list[ToolName] = Field(default_factory=_default_tools, max_length=64)
     transfer_number: PhoneNumber | None = Field(
         None, description="E.164 number to transfer callers to (none: no transfers)."
+    )
+    transfer_caller_id: Literal["caller", "business"] = Field(
+        "caller",
+        description="The number the person sees when a call is transferred: the caller's "
+        "('caller') or the business number they called ('business').",
+    )
+    transfer_timeout_s: int = Field(
+        20,
+        ge=5,
+        le=120,
+        description="How long the transfer number rings; unanswered, busy or failed, the "
+        "caller comes back to the agent, which tells them.",
     )
     max_call_length_s: int = Field(
         1800, ge=10, le=14400, description="A call is ended after this long (Twilio: 4 h max)."

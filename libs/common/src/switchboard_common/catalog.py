@@ -48,6 +48,7 @@ from .messages import (
     ToolCallEvent,
     TranscriptEvent,
     TransferCall,
+    TransferOutcome,
 )
 
 
@@ -311,11 +312,12 @@ CHANNELS: tuple[Channel, ...] = (
     Channel(
         id="agentControl",
         template=subjects.AGENT_CONTROL,
-        summary="Call lifecycle and caller events for the agent that owns the call.",
+        summary="Call lifecycle and caller events for the agent that owns the call, and how "
+        "the transfers it asked for ended.",
         parameters=(LIVE_CALL_ID,),
         publishers=_services(GATEWAY),
         subscribers=_services(AGENT),
-        messages=(CallStarted, CallerDtmf, PlaybackIdle, CallEnded),
+        messages=(CallStarted, CallerDtmf, PlaybackIdle, CallEnded, TransferOutcome),
     ),
     Channel(
         id="gatewayControl",

@@ -121,8 +121,37 @@ class CallEnded(BusMessage):
     reason: EndReason
 
 
+class DialStatus(StrEnum):
+    """How a transfer's ``<Dial>`` ended, in Twilio's words (its ``DialCallStatus``), plus
+    ``answered`` as soon as the person picks up (the ``<Number>`` status callback)."""
+
+    ANSWERED = "answered"
+    COMPLETED = "completed"
+    NO_ANSWER = "no-answer"
+    BUSY = "busy"
+    FAILED = "failed"
+    CANCELED = "canceled"
+
+    @property
+    def connected(self) -> bool:
+        """The caller was put through to the person."""
+        return self in (DialStatus.ANSWERED, DialStatus.COMPLETED)
+
+
+class TransferOutcome(BusMessage):
+    """What became of the transfer the agent asked for: the person answered (the call is
+    theirs now), or nobody did, the line was busy or the dial failed, and the caller comes
+    back to the agent on a new stream of the same call."""
+
+    type: Literal["call.transfer.outcome"] = "call.transfer.outcome"
+    call_id: CallId
+    status: DialStatus
+    to_number: str = ""
+
+
 AgentControl = Annotated[
-    CallStarted | CallerDtmf | PlaybackIdle | CallEnded, Field(discriminator="type")
+    CallStarted | CallerDtmf | PlaybackIdle | CallEnded | TransferOutcome,
+    Field(discriminator="type"),
 ]
 agent_control_adapter: TypeAdapter[AgentControl] = TypeAdapter(AgentControl)
 
@@ -193,6 +222,10 @@ class TransferCall(BusMessage):
     to_number: str = Field(pattern=r"^\+[1-9][0-9]{6,14}$")
     reason: str = ""
     after_playback: bool = True
+    #: The number the person sees calling (None: Twilio's default, the caller's number).
+    caller_id: str | None = Field(None, pattern=r"^\+[1-9][0-9]{1,14}$")
+    #: How long the number rings before the caller comes back to the agent (``<Dial timeout>``).
+    timeout_s: int = Field(20, ge=5, le=600)
 
 
 GatewayControl = Annotated[ClearPlayback | HangUp | TransferCall, Field(discriminator="type")]
@@ -278,6 +311,9 @@ class CallRecord(BusMessage):
     started_at: datetime = Field(default_factory=utc_now)
     ended_reason: EndReason | None = None
     transfer_to: str | None = None
+    #: The transfer's caller ID and ring time, for a ``<Dial>`` made from the action URL.
+    transfer_caller_id: str | None = None
+    transfer_timeout_s: int | None = None
 
 
 # --- the web console's sign-ins (JetStream KV, key = login name) ---------------------------

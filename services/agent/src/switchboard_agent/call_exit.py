@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import contextlib
 import logging
+from collections.abc import Callable
 
 from nats.aio.client import Client
 
 from switchboard_common import tracing
-from switchboard_common.event_stream import CallEventPublisher
 from switchboard_common.messages import HangUp, TransferCall
 
 from .tools.telephony import ExitKind
@@ -22,13 +22,10 @@ log = logging.getLogger(__name__)
 
 
 class CallExit:
-    def __init__(
-        self, call_id: str, nc: Client, gateway_subject: str, events: CallEventPublisher
-    ) -> None:
+    def __init__(self, call_id: str, nc: Client, gateway_subject: str) -> None:
         self._call_id = call_id
         self._nc = nc
         self._gateway_subject = gateway_subject
-        self._events = events
         self._requested: tuple[ExitKind, str, str | None] | None = None
         self._sent = False
 
@@ -46,9 +43,11 @@ class CallExit:
         if self._requested is None:
             self._requested = (kind, reason, to_number)
 
-    def take(self) -> tuple[str, HangUp | TransferCall] | None:
-        """The call's end reason and the gateway command, the first time only (a transfer is
-        recorded as a call event here)."""
+    def take(
+        self, transfer: Callable[[str, str], TransferCall]
+    ) -> tuple[str, HangUp | TransferCall] | None:
+        """The call's end reason and the gateway command, the first time only; ``transfer``
+        makes the command for a transfer (to_number, reason), whose outcome is awaited."""
         if self._requested is None or self._sent:
             return None
         self._sent = True
@@ -56,11 +55,15 @@ class CallExit:
         end_reason = "transferred" if kind == "transfer" else f"agent_hung_up:{reason}"
         command: HangUp | TransferCall
         if kind == "transfer" and to_number:
-            command = TransferCall(call_id=self._call_id, to_number=to_number, reason=reason)
-            self._events.transfer(to_number, ok=True, reason=reason)
+            command = transfer(to_number, reason)
         else:
             command = HangUp(call_id=self._call_id, reason=reason, after_playback=True)
         return end_reason, command
+
+    def reopen(self) -> None:
+        """The transfer failed and the call goes on: a later exit may be asked for."""
+        self._requested = None
+        self._sent = False
 
     async def hang_up_at_once(self, reason: str, *, traced: bool, apology: bool = False) -> None:
         """End the call now, without waiting for playback (the call cannot go on); with

@@ -26,6 +26,9 @@ from .settings import AgentSettings
 MAX_LENGTH_GOODBYE = "We've reached the time limit for this call. Thank you for calling, goodbye!"
 SILENCE_GOODBYE = "I haven't heard anything for a while, so I'll end the call now. Goodbye!"
 
+#: How often the media watch looks again while the caller is away on a transfer.
+HOLD_CHECK_S = 0.5
+
 log = logging.getLogger(__name__)
 
 
@@ -40,6 +43,13 @@ class LimitsHost(Protocol):
 
     async def stream_lost(self) -> None:
         """The caller's audio stopped (the call's gateway died): get the stream back."""
+
+    @property
+    def on_hold(self) -> bool:
+        """The caller is away on a transfer that is ringing: their audio is not expected."""
+
+    async def quiet_moment(self) -> None:
+        """Neither side is speaking (a turn boundary): a moment to change the session."""
 
 
 class CallLimits:
@@ -65,6 +75,10 @@ class CallLimits:
         self._exit = exit_
         self._link = link
 
+    def use_business(self, business: BusinessProfile) -> None:
+        """The business's limits changed during the call: they apply from the next check."""
+        self._business = business
+
     async def watch_media(self) -> None:
         """Twilio streams audio all the time, silence included: a call whose audio stops has
         lost its gateway. Once Twilio's own re-entry (the ``<Connect action>`` URL) had its
@@ -74,6 +88,10 @@ class CallLimits:
         ask_after = self._settings.stream_reentry_wait_s
         asked = False
         while True:
+            if self._host.on_hold:
+                asked = False
+                await asyncio.sleep(HOLD_CHECK_S)
+                continue
             quiet = time.monotonic() - self._caller_audio.last_audio_at
             if quiet > timeout:
                 self._host.end_reason = "gateway_lost"
@@ -91,12 +109,18 @@ class CallLimits:
 
     async def watch(self) -> None:
         """The business's limits end a call politely: the agent says goodbye, then hangs up.
-        Caller silence counts only while the agent is quiet too (nothing playing or coming)."""
+        Caller silence counts only while the agent is quiet too (nothing playing or coming).
+        While the call is leaving (an exit was asked for), the limits wait: a transfer that
+        fails brings the call back."""
         started = time.monotonic()
-        while not self._exit.requested:
+        while True:
             await asyncio.sleep(1.0)
+            if self._exit.requested:
+                continue
             now = time.monotonic()
             agent_quiet = self._reply.agent_quiet()
+            if agent_quiet and not self._caller_audio.speaking:
+                await self._host.quiet_moment()
             if agent_quiet and self._keeper.rollover_due(now):
                 await self._keeper.roll_over()
             if now - started >= self._business.max_call_length_s:

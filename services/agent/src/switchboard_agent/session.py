@@ -49,6 +49,8 @@ from switchboard_common.messages import (
     EndReason,
     PlaybackIdle,
     Speaker,
+    TransferCall,
+    TransferOutcome,
     agent_control_adapter,
 )
 
@@ -58,6 +60,7 @@ from .caller_audio import CallerAudio
 from .interruptions import PlaybackCutter
 from .limits import CallLimits
 from .live_feed import LiveFeed
+from .live_settings import LiveSettings, Lookup
 from .ownership import close_record, still_owner
 from .playback import AudioLedger
 from .realtime.keeper import LinkKeeper
@@ -72,6 +75,7 @@ from .tool_runs import Run, ToolRuns
 from .tools import ToolContext, ToolRegistry
 from .tools.holding import HoldingLine
 from .tools.telephony import ExitKind
+from .transfers import Transfers
 from .turn_trace import TurnTrace
 from .turns import AgentTurns
 
@@ -88,6 +92,7 @@ class CallSession:
         openai: AsyncOpenAI,
         tools: ToolRegistry,
         takeover: Takeover | None = None,
+        lookup: Lookup | None = None,
     ) -> None:
         self.call_id = offer.call_id
         self.business = business
@@ -141,9 +146,9 @@ class CallSession:
         #: until its agent_turn event carries it.
         self._turn_latency_ms: dict[str, float] = {}
         self._speech_started_at: float | None = None
-        #: The call's span, and the open turn's (end of caller speech to first agent audio).
         self.end_reason = ""
-        self._exit = CallExit(offer.call_id, nc, self._gateway_subject, self._events)
+        self._exit = CallExit(offer.call_id, nc, self._gateway_subject)
+        self._transfers = Transfers(offer.call_id, self._events)
         self._keeper = LinkKeeper(offer.call_id, self, openai, settings, business, tools)
         self._cutter = PlaybackCutter(
             offer.call_id, nc, self._gateway_subject, settings, self._reply, self._current_link
@@ -162,6 +167,10 @@ class CallSession:
             self._keeper,
             self._exit,
             self._current_link,
+        )
+        #: The business's settings, followed during the call (``lookup``: as stored now).
+        self._live = LiveSettings(
+            offer.call_id, business, lookup, self._keeper, self._limits, self._tool_runs
         )
         if takeover is not None:
             self._events.adopt(takeover.events)
@@ -263,6 +272,24 @@ class CallSession:
             log.warning("call %s: the model cannot be reached: %r", self.call_id, failure)
             await self._give_up(f"realtime_lost: {failure!r}" if failure else "realtime_lost")
 
+    def transfer_unavailable(self) -> None:
+        self._transfers.unavailable()
+
+    async def _transfer_outcome(self, outcome: TransferOutcome) -> None:
+        """Put through: the call is the person's now. Not: it goes on with the agent."""
+        if await self._transfers.outcome(outcome, self._link):
+            self.end_reason = "transferred"
+            self._ended.set()
+            self._settled.set()
+        elif not self._transfers.ringing:
+            self.end_reason = ""
+            self._exit.reopen()
+            self._caller_audio.last_audio_at = time.monotonic()  # their stream is on its way
+
+    def _transfer_given_up(self) -> None:
+        self.end_reason = "transferred"
+        self._ended.set()
+
     def request_exit(self, kind: ExitKind, reason: str, to_number: str | None = None) -> None:
         """Called by the end_call/transfer_call tools and the limits: leave after the next
         reply has been spoken (see :meth:`_leave`)."""
@@ -270,11 +297,15 @@ class CallSession:
 
     async def _leave(self) -> None:
         """Ask the gateway to end (or transfer) the call once the last words have played."""
-        taken = self._exit.take()
+        taken = self._exit.take(
+            lambda to, why: self._transfers.command(self.business, self._offer, to, why)
+        )
         if taken is None:
             return
         self.end_reason, command = taken
         await self._exit.send(command)
+        if isinstance(command, TransferCall):
+            self._spawn(self._transfers.wait_outcome(self._transfer_given_up))
 
     async def _release(self) -> None:
         self._trace.end_turn("call ended")
@@ -355,6 +386,10 @@ class CallSession:
         return await self._caller_audio.catch_up(link, after_drop)
 
     @property
+    def on_hold(self) -> bool:
+        return self._transfers.ringing
+
+    @property
     def last_activity(self) -> float:
         return self._last_activity
 
@@ -363,6 +398,13 @@ class CallSession:
             self.let_go()  # the call moved on while this agent was cut off
             return
         await ask_for_new_stream(self._nc, self.call_id, self._settings.agent_id, self.epoch)
+
+    async def quiet_moment(self) -> None:
+        """A turn boundary: the business's new settings, if any, apply from here."""
+        if not self._reply.agent_quiet() or self._caller_audio.speaking:
+            return
+        if await self._live.apply(self._link):
+            self.business = self._live.business
 
     # --- from the gateway --------------------------------------------------------------------
 
@@ -399,10 +441,20 @@ class CallSession:
             self._last_activity = time.monotonic()
             self._reply.idle_through = max(self._reply.idle_through, event.last_chunk)
             self._turns.played_through(event.last_chunk)
+            if self._reply.agent_quiet() and not self._caller_audio.speaking:
+                self._spawn(self.quiet_moment())
         elif isinstance(event, CallerDtmf):
             self._last_activity = time.monotonic()
             self._events.dtmf(event.digit)
             self._spawn(self._tell_keypress(event.digit))
+        elif isinstance(event, TransferOutcome):
+            await self._transfer_outcome(event)
+        elif (
+            isinstance(event, CallEnded)
+            and event.reason == EndReason.TRANSFERRED
+            and self._transfers.stream_ended()
+        ):
+            pass  # the caller is with Twilio for now: the transfer's outcome decides
         elif isinstance(event, CallEnded):
             # The agent's own reason, when it ended the call, says more than the gateway's.
             self.end_reason = self.end_reason or event.reason.value
@@ -416,6 +468,10 @@ class CallSession:
         again."""
         log.warning("call %s: the stream is back through %s", self.call_id, event.gateway_id)
         self._last_activity = time.monotonic()
+        if self._transfers.back():  # from a transfer nobody took: the model tells the caller
+            if self._link is not None and self._reply.active_response is None:
+                await self._link.respond()
+            return
         if not await self._cutter.cut_at_stream_loss() or self._link is None:
             return
         if self._reply.active_response is None:

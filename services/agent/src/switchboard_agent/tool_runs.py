@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 
 from openai.types.realtime import (
     RealtimeConversationItemFunctionCall,
@@ -47,6 +48,12 @@ class ToolRuns:
         self._events = events
         self._publish = publish
         self._runs: dict[str, list[Run]] = {}
+
+    def use_business(self, business: BusinessProfile) -> None:
+        """The business's settings changed during the call: tools run from now on see them
+        (its enabled tools, its transfer number)."""
+        self._business = business
+        self._ctx = replace(self._ctx, business=business)
 
     def start(self, event: ResponseOutputItemDoneEvent) -> None:
         """A finished output item: if it calls a tool, run it now (answered with its response)."""

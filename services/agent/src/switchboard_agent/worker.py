@@ -142,8 +142,16 @@ class AgentWorker:
                 return decline(str(exc))
         if stale is not None:
             stale.let_go()
+        directory = self._directory
         session = CallSession(
-            offer, business, self.settings, self._nc, self._openai, self._tools, takeover
+            offer,
+            business,
+            self.settings,
+            self._nc,
+            self._openai,
+            self._tools,
+            takeover,
+            lookup=lambda: directory.get(offer.business_id),
         )
         await session.prepare()
         self.sessions[offer.call_id] = session

@@ -20,7 +20,7 @@ from .calls.liveness import AgentLiveness
 from .calls.records import CallRecords
 from .console import include_console, open_console
 from .context import GatewayContext
-from .routes import admin, health, media, voice
+from .routes import admin, health, media, transfer, voice
 from .routes.calls import make_calls_router
 from .settings import GatewaySettings
 from .twilio.rest import TwilioCallControl
@@ -91,6 +91,7 @@ def create_app(settings: GatewaySettings, nats_settings: NatsSettings | None = N
         app.add_exception_handler(unavailable, bus_unavailable)
 
     app.include_router(voice.router)
+    app.include_router(transfer.router)
     app.include_router(media.router)
     app.include_router(health.router)
     app.include_router(admin.router)

@@ -45,6 +45,12 @@ CALLS_MOVED = Counter(
     "Calls whose agent was lost, by outcome: moved to another agent, or no agent could take it.",
     ["outcome"],
 )
+TRANSFER_OUTCOMES = Counter(
+    "switchboard_gateway_transfer_outcomes_total",
+    "How transfers' dials ended, as Twilio reports them (answered, completed, no-answer, "
+    "busy, failed, canceled).",
+    ["status"],
+)
 REENTRIES = Counter(
     "switchboard_gateway_reentries_total",
     "Calls brought back on a new media stream after theirs was lost, by path: the <Connect "

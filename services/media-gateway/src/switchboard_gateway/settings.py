@@ -132,6 +132,16 @@ class GatewaySettings(BaseSettings):
         return self.public_base_url.rstrip("/") + "/twilio/stream-ended"
 
     @property
+    def transfer_ended_url(self) -> str:
+        """The <Dial> action URL: Twilio reports there how a transfer's dial ended."""
+        return self.public_base_url.rstrip("/") + "/twilio/transfer-ended"
+
+    @property
+    def transfer_answered_url(self) -> str:
+        """The <Number> status callback: Twilio reports there that the person picked up."""
+        return self.public_base_url.rstrip("/") + "/twilio/transfer-answered"
+
+    @property
     def media_url(self) -> str:
         """The Stream URL in our TwiML, which Twilio also signs on the upgrade."""
         base = self.public_base_url.rstrip("/")

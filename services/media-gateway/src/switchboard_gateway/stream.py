@@ -89,7 +89,8 @@ class MediaStreamSession:
         self._ended = False
         self._end_lock = asyncio.Lock()
         self._idle = asyncio.Event()
-        self._transfer_to: str | None = None
+        #: The transfer the agent asked for, once its last words have played.
+        self._transfer_asked: TransferCall | None = None
         self._loop = asyncio.get_running_loop()
         self._mark_interval_ms = ctx.settings.mark_interval_ms
         self._unmarked_ms = 0
@@ -359,19 +360,28 @@ class MediaStreamSession:
 
     async def _transfer(self, command: TransferCall) -> None:
         """Once the caller heard the agent's last words: update the live call through Twilio's
-        REST API to ``<Dial>`` the number (Twilio then ends this stream itself). Without REST
+        REST API to ``<Dial>`` the number (Twilio then ends this stream itself, and reports
+        the dial's outcome to :mod:`.routes.transfer`). Without REST
         credentials, or when the update fails, end the stream with the number in the call's
         record, and the ``<Connect action>`` URL dials it: the caller is transferred either
         way."""
         log.info("call %s: transfer to %s (%s)", self.call_id, command.to_number, command.reason)
         if command.after_playback:
             await self._until_played()
-        self._transfer_to = command.to_number
+        self._transfer_asked = command
         control = self._ctx.call_control
         if control is not None and not self._ended:
             self._transfer_pending = True
+            settings = self._ctx.settings
+            dial = twiml.dial(
+                command.to_number,
+                timeout_s=command.timeout_s,
+                action_url=settings.transfer_ended_url,
+                answered_url=settings.transfer_answered_url,
+                caller_id=command.caller_id,
+            )
             try:
-                await control.redirect(self.call_id, twiml.dial(command.to_number))
+                await control.redirect(self.call_id, dial)
             except CallControlError as exc:
                 log.warning("call %s: %s; transferring through the action URL", self.call_id, exc)
             else:
@@ -462,7 +472,9 @@ class MediaStreamSession:
                 state=CallState.ENDED,
                 gateway_id=self._ctx.settings.gateway_id,
                 ended_reason=reason,
-                transfer_to=self._transfer_to,
+                transfer_to=self._transfer_asked.to_number if self._transfer_asked else None,
+                transfer_caller_id=self._transfer_asked.caller_id if self._transfer_asked else None,
+                transfer_timeout_s=self._transfer_asked.timeout_s if self._transfer_asked else None,
             )
             log.info("call %s: ended (%s)", self.call_id, reason.value)
         if self._span is not None:

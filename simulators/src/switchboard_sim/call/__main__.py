@@ -8,7 +8,9 @@ import asyncio
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import get_args
 
+from .dial import DialOutcome
 from .scenario import Scenario, ScenarioError
 from .simulator import CallConfig, CallSimulator
 
@@ -43,6 +45,13 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="sign with a wrong token; succeeds only if the gateway refuses (HTTP 403)",
     )
+    p.add_argument(
+        "--dial-outcome",
+        choices=get_args(DialOutcome),
+        default="completed",
+        help="how a <Dial> (a transfer) ends: the person answers, or nobody does, the line is "
+        "busy, or the dial fails (reported to the <Dial action> as Twilio does)",
+    )
     p.add_argument("--voice-path", default="/twilio/voice", help="voice webhook path")
     p.add_argument("--max-call-s", type=float, default=600.0, help="hard limit on the call")
     return p
@@ -66,6 +75,7 @@ async def _amain(args: argparse.Namespace) -> int:
         speed=1.0 if args.realtime_speed else args.speed,
         bad_signature=args.bad_signature,
         max_call_s=args.max_call_s,
+        dial_outcome=args.dial_outcome,
         log=lambda line: print(line, flush=True),
     )
     result = await CallSimulator(config).run(scenario)

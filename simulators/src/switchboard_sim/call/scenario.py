@@ -15,10 +15,11 @@ has been quiet ``quiet_ms`` with all marks back; then ``pause_ms``), ``"now"``,
 ``{"barge_in_ms": N}`` (N ms after the agent's current reply started playing) or
 ``{"delay_ms": N}``. WAV paths are relative to the scenario file.
 
-``expect_hangup`` and ``expect_transfer`` (last turn only) wait for the gateway to close the
+``expect_hangup`` (last turn only) and ``expect_transfer`` wait for the gateway to close the
 stream; the TwiML Twilio then follows (the ``<Connect action>`` answer, or the verbs after
 ``<Connect>``) must end the call (``<Hangup/>``, or running out of verbs) or ``<Dial>`` exactly
-that number, respectively.
+that number, respectively. Turns after ``expect_transfer`` run when the transfer fails and
+the caller comes back to the agent on a new stream (see ``CallConfig.dial_outcome``).
 """
 
 from __future__ import annotations
@@ -112,7 +113,7 @@ class Scenario:
         if not turns:
             raise ScenarioError("a scenario needs at least one turn")
         for i, t in enumerate(turns[:-1]):
-            if t.kind == "hangup" or t.expects_end:
+            if t.kind in ("hangup", "expect_hangup"):
                 raise ScenarioError(f"turn {i + 1}: {t.kind} must be the last turn")
         try:
             return cls(

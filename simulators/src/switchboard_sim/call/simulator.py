@@ -27,6 +27,7 @@ from switchboard_common.audio import FRAME_BYTES, SAMPLE_RATE, ULAW_SILENCE
 from switchboard_common.messages import CallEvent
 
 from .audio import write_ulaw_wav
+from .dial import DialError, DialOutcome, DialRun
 from .rest import TwilioRestStandIn
 from .scenario import AgentDone, BargeIn, Delay, Now, Scenario, Turn
 from .signing import (
@@ -90,6 +91,11 @@ class CallConfig:
     stream_lost: Literal["action", "wait"] = "action"
     #: How long a caller on a lost stream waits for the call to come back before hanging up.
     lost_wait_s: float = 10.0
+    #: How a ``<Dial>`` ends (see :mod:`.dial`): the person answers and talks ``dial_talk_s``
+    #: after ringing ``dial_answer_after_s``, nobody answers, the line is busy, or it fails.
+    dial_outcome: DialOutcome = "completed"
+    dial_answer_after_s: float = 0.5
+    dial_talk_s: float = 1.0
 
 
 @dataclass(slots=True)
@@ -127,8 +133,12 @@ class CallResult:
     #: The ``<Connect action>`` URL requested after the stream (public form), and its HTTP status.
     action_url: str | None = None
     action_status: int | None = None
-    #: The number a ``<Dial>`` transferred the call to.
+    #: The number a ``<Dial>`` transferred the call to, the caller ID and ring time it named,
+    #: and how the dial ended (``DialCallStatus``).
     dialed: str | None = None
+    dial_caller_id: str | None = None
+    dial_timeout_s: int | None = None
+    dial_status: str | None = None
     #: Live-call updates received over the REST API: "redirect" or "completed".
     rest_updates: list[str] = field(default_factory=list)
     #: Media streams the call had (more than one after a lost stream came back), and how each
@@ -372,8 +382,12 @@ class CallSimulator:
                     self._updated.clear()
                     result.reentries.append("rest")
                     continue
-                await self._after_update(scenario, result)
-                return
+                back = await self._after_update(document_url, scenario, result)
+                if back is None:
+                    return
+                verb = back  # a transfer nobody took: the caller is back with the agent
+                result.reentries.append("dial")
+                continue
             if outcome == "lost":
                 after = await self._after_loss(verb, document_url, result)
                 if after is None:
@@ -382,10 +396,13 @@ class CallSimulator:
                 if again is not None:
                     verb = again
                     continue
-                await self._after_stream(verb, rest, document_url, scenario, result, after)
+                back = await self._after_stream(verb, rest, document_url, scenario, result, after)
+            else:
+                back = await self._after_stream(verb, rest, document_url, scenario, result)
+            if back is None:
                 return
-            await self._after_stream(verb, rest, document_url, scenario, result)
-            return
+            verb = back
+            result.reentries.append("dial")
 
     async def _after_loss(
         self, verb: ConnectStream, document_url: str, result: CallResult
@@ -448,33 +465,83 @@ class CallSimulator:
         scenario: Scenario,
         result: CallResult,
         answered: list[Verb] | None = None,
-    ) -> None:
+    ) -> ConnectStream | None:
         """The gateway closed the stream: Twilio requests ``<Connect action>`` (unless its
         TwiML is already ``answered``) and follows it, or without an action goes on with the
         verbs after ``<Connect>``. Then the scenario's remaining turn decides whether this
-        ending was the expected one."""
+        ending was the expected one. Returns the next stream when the call goes on (the
+        caller back from a transfer nobody took)."""
         followed = False
+        back: ConnectStream | None = None
         try:
             if answered is not None:
                 rest = answered
             elif verb.action is not None:
                 rest = await self._request_action(verb, document_url, result)
-            for after in rest:
-                if await self._follow(after, result, after_stream=True):
-                    break
+            back = await self._run_verbs(rest, document_url, result)
             followed = True
         finally:
-            self._check_ending(scenario, result, followed)
+            self._check_ending(scenario, result, followed, back is not None)
+        return back
 
-    async def _after_update(self, scenario: Scenario, result: CallResult) -> None:
+    async def _after_update(
+        self, document_url: str, scenario: Scenario, result: CallResult
+    ) -> ConnectStream | None:
         followed = False
+        back: ConnectStream | None = None
+        verbs, self._redirect = self._redirect or [], None
+        self._updated.clear()
         try:
-            for after in self._redirect or []:
-                if await self._follow(after, result, after_stream=True):
-                    break
+            back = await self._run_verbs(verbs, document_url, result)
             followed = True
         finally:
-            self._check_ending(scenario, result, followed)
+            self._check_ending(scenario, result, followed, back is not None)
+        return back
+
+    async def _run_verbs(
+        self, verbs: list[Verb], document_url: str, result: CallResult
+    ) -> ConnectStream | None:
+        """Follow the TwiML after a stream. A ``<Connect><Stream>`` in it (which a ``<Dial>``
+        action may answer) is returned, to be streamed; None when the call is over."""
+        pending = list(verbs)
+        while pending:
+            verb = pending.pop(0)
+            if isinstance(verb, ConnectStream):
+                return verb
+            if isinstance(verb, Dial):
+                after = await self._dial(verb, document_url, result)
+                if after is None:
+                    return None  # put through: the call is the person's
+                if verb.action is not None:
+                    pending = after  # the action's TwiML replaces what followed <Dial>
+                continue
+            if await self._follow(verb, result, after_stream=True):
+                return None
+        return None
+
+    async def _dial(self, verb: Dial, document_url: str, result: CallResult) -> list[Verb] | None:
+        cfg = self.config
+        result.dialed = verb.number
+        result.dial_caller_id = verb.caller_id
+        result.dial_timeout_s = verb.timeout
+        run = DialRun(
+            outcome=cfg.dial_outcome,
+            answer_after_s=cfg.dial_answer_after_s,
+            talk_s=cfg.dial_talk_s,
+            clock=self.clock,
+            request=self._twilio_request,
+            call_params=self._call_params("in-progress"),
+            public_base_url=cfg.public_base_url,
+            gateway_url=cfg.gateway_url,
+            log=self._log,
+        )
+        try:
+            return await run.run(verb, document_url)
+        except DialError as exc:
+            raise CallFailed(str(exc)) from exc
+        finally:
+            result.dial_status = cfg.dial_outcome
+            result.errors.extend(run.warnings)
 
     async def _request_action(
         self, verb: ConnectStream, document_url: str, result: CallResult
@@ -501,10 +568,20 @@ class CallSimulator:
         except TwimlError as exc:
             raise CallFailed(f"bad TwiML from the <Connect action> {url}: {exc}") from exc
 
-    def _check_ending(self, scenario: Scenario, result: CallResult, followed: bool) -> None:
-        """After a gateway-closed stream: was that the end the scenario expected?"""
+    def _check_ending(
+        self, scenario: Scenario, result: CallResult, followed: bool, back: bool = False
+    ) -> None:
+        """After a gateway-closed stream: was that the end the scenario expected? ``back``:
+        the call came back on a new stream after a transfer, which carries the scenario on."""
         turns = scenario.turns
         done = result.turns_completed
+        if back:
+            turn = turns[done - 1] if done else None
+            if turn is None or turn.kind != "expect_transfer":
+                result.errors.append(f"the call came back on a new stream after turn {done}")
+            elif result.dialed != turn.number:
+                result.errors.append(f"turn {done}: <Dial> transferred to {result.dialed}")
+            return
         if done and turns[done - 1].expects_end:
             number, turn = done, turns[done - 1]
         elif done < len(turns) and turns[done].expects_end:

@@ -39,6 +39,17 @@ class Reject:
 @dataclass(frozen=True, slots=True)
 class Dial:
     number: str
+    #: ``<Dial timeout>``: seconds the number rings before the dial ends as ``no-answer``.
+    timeout: int = 30
+    #: ``<Dial action>``: requested with ``DialCallStatus`` once the dial is over; its TwiML
+    #: replaces the rest. Without it, Twilio goes on with the verbs after ``<Dial>``.
+    action: str | None = None
+    method: str = "POST"
+    #: ``<Dial callerId>``: the number the dialed party sees (default: the caller's).
+    caller_id: str | None = None
+    #: ``<Number statusCallback>`` and the events it is requested for.
+    status_callback: str | None = None
+    status_events: tuple[str, ...] = ("completed",)
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,8 +93,12 @@ def parse_twiml(text: str) -> list[Verb]:
 
 
 def _parse_dial(el: ET.Element) -> Dial:
-    """``<Dial>+1555…</Dial>`` or ``<Dial><Number>+1555…</Number></Dial>`` (one number)."""
+    """``<Dial>+1555…</Dial>`` or ``<Dial><Number>+1555…</Number></Dial>`` (one number), with
+    ``timeout``, ``action``, ``method`` and ``callerId``, and the ``<Number>``'s status
+    callback."""
     nested = list(el)
+    callback: str | None = None
+    events: tuple[str, ...] = ("completed",)
     if nested:
         if (el.text or "").strip():
             raise TwimlError("<Dial> holds both a number and nested nouns")
@@ -91,11 +106,32 @@ def _parse_dial(el: ET.Element) -> Dial:
             tags = ", ".join(f"<{n.tag}>" for n in nested)
             raise TwimlError(f"<Dial> must hold one number or one <Number>, got {tags}")
         number = (nested[0].text or "").strip()
+        callback = nested[0].get("statusCallback") or None
+        events = tuple(nested[0].get("statusCallbackEvent", "completed").split())
     else:
         number = (el.text or "").strip()
     if not number:
         raise TwimlError("<Dial> has no number to dial")
-    return Dial(number)
+    try:
+        timeout = int(el.get("timeout", "30"))
+    except ValueError:
+        raise TwimlError(
+            f"<Dial timeout> must be whole seconds, got {el.get('timeout')!r}"
+        ) from None
+    if not 5 <= timeout <= 600:
+        raise TwimlError(f"<Dial timeout> must be 5 to 600 s, got {timeout}")
+    method = el.get("method", "POST").upper()
+    if method not in ("GET", "POST"):
+        raise TwimlError(f"<Dial method> must be GET or POST, got {method!r}")
+    return Dial(
+        number,
+        timeout=timeout,
+        action=el.get("action") or None,
+        method=method,
+        caller_id=el.get("callerId") or None,
+        status_callback=callback,
+        status_events=events,
+    )
 
 
 def _parse_connect(el: ET.Element) -> ConnectStream:

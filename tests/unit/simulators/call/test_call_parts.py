@@ -183,13 +183,16 @@ def test_scenario_parsing(tmp_path: Path) -> None:
         True,
     )
     assert transfer.describe() == "expect transfer to +15551234567"
+    # A transfer nobody takes brings the caller back: the scenario goes on after it.
+    back = Scenario.from_dict({"turns": [{"expect_transfer": "+15551234567"}, {"hangup": True}]})
+    assert [t.kind for t in back.turns] == ["expect_transfer", "hangup"]
     for bad, match in [
         ({"turns": []}, "at least one"),
         ({"turns": [{"say": "a"}]}, "needs a 'wav'"),
         ({"turns": [{"say": "a", "wav": "missing.wav"}]}, "turn 1"),
         ({"turns": [{"dtmf": "x"}]}, "dtmf"),
         ({"turns": [{"hangup": True}, {"dtmf": "1"}]}, "last turn"),
-        ({"turns": [{"expect_transfer": "+1"}, {"dtmf": "1"}]}, "last turn"),
+        ({"turns": [{"expect_hangup": True}, {"dtmf": "1"}]}, "last turn"),
         ({"turns": [{"expect_transfer": ""}]}, "expect_transfer"),
         ({"turns": [{"expect_transfer": True}]}, "expect_transfer"),
         ({"turns": [{"dtmf": "1", "after": {"soon": 1}}]}, "'after'"),

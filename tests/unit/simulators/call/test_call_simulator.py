@@ -456,7 +456,7 @@ async def test_connect_action_dial_satisfies_expect_transfer(
     assert result.dialed == TRANSFER_TO and not result.twiml_hangup
     assert result.said_after_close == []  # the call left for the dialed number
     assert result.turns_completed == 1
-    assert any(line.split("] ", 1)[1].startswith(f"twiml <Dial>: {TRANSFER_TO}") for line in lines)
+    assert any(line.split("] ", 1)[1].startswith(f"twiml <Dial> {TRANSFER_TO}") for line in lines)
     assert f"transferred to {TRANSFER_TO}" in result.summary()
 
 

@@ -24,7 +24,7 @@ from ..resume import Resumption, replay
 from ..settings import AgentSettings
 from ..tools import ToolRegistry
 from .link import AudioDelta, RealtimeLink
-from .session_config import greeting_instructions, session_config
+from .session_config import greeting_instructions, live_update, session_config
 
 log = logging.getLogger(__name__)
 
@@ -84,6 +84,16 @@ class LinkKeeper:
         self._use(link)
         await self._configure(link)
         return link
+
+    def use_business(self, business: BusinessProfile) -> None:
+        """The business's settings changed during the call: every session configured from
+        now on (a rollover, a reconnect) gets them."""
+        self._business = business
+
+    async def refresh(self, link: RealtimeLink) -> None:
+        """Bring the session in use up to date with the business (``session.update``)."""
+        enabled = self._tools.definitions(self._business.enabled_tools)
+        await link.configure(live_update(self._business, self._settings, enabled))
 
     def rollover_due(self, now: float) -> bool:
         return now - self._opened_at >= self._settings.realtime_session_rollover_s

@@ -131,6 +131,22 @@ def session_config(
     }
 
 
+def live_update(
+    business: BusinessProfile, settings: AgentSettings, tools: list[dict[str, Any]]
+) -> RealtimeSessionCreateRequestParam:
+    """The ``session.update`` that brings a call in progress up to date with its business:
+    everything :func:`session_config` sends except the model, which a session keeps, and the
+    voice, which the API refuses to change once the session has spoken (``cannot_update_voice``:
+    a new voice is for new calls)."""
+    config = session_config(business, settings, tools)
+    del config["model"]
+    config["audio"] = {
+        "input": config["audio"]["input"],
+        "output": {"format": {"type": "audio/pcmu"}},
+    }
+    return config
+
+
 def greeting_instructions(greeting: str) -> str:
     """The agent speaks first; this asks the model to say the business's greeting verbatim."""
     return f'Greet the caller. Say exactly: "{greeting}"'

@@ -18,6 +18,9 @@ class CallControl(Protocol):
 
     def request_exit(self, kind: ExitKind, reason: str, to_number: str | None = None) -> None: ...
 
+    def transfer_unavailable(self) -> None:
+        """A transfer was asked for and the business has no number to transfer to."""
+
 
 def _control(ctx: ToolContext) -> CallControl:
     if ctx.control is None:
@@ -35,6 +38,7 @@ async def end_call(ctx: ToolContext, args: JsonObject) -> dict[str, Any]:
 async def transfer_call(ctx: ToolContext, args: JsonObject) -> dict[str, Any]:
     number = ctx.business.transfer_number
     if not number:
+        _control(ctx).transfer_unavailable()
         return {"status": "unavailable", "instruction": "Nobody can take calls; offer a message."}
     reason = str(args.get("reason", "")).strip()[:200] or "caller asked for a person"
     _control(ctx).request_exit("transfer", reason, number)

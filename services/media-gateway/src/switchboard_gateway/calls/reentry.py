@@ -13,7 +13,13 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING
 
-from switchboard_common.messages import CallRecord, CallState, ReconnectCall, ReconnectReply
+from switchboard_common.messages import (
+    CallRecord,
+    CallState,
+    EndReason,
+    ReconnectCall,
+    ReconnectReply,
+)
 
 from .. import metrics
 from ..twilio import twiml
@@ -32,9 +38,23 @@ def reentry_twiml(record: CallRecord | None, ctx: GatewayContext) -> str | None:
     """A new ``<Connect><Stream>`` for a call that lost its stream while its agent lives on;
     None when the call cannot come back this way (it ended, it has no live agent, or this
     gateway is draining)."""
-    if record is None or record.state != CallState.STREAMING or record.agent_id is None:
+    if record is None or record.state != CallState.STREAMING:
         return None
-    if record.call_id in ctx.sessions or not ctx.accepting:
+    return _stream_again(record, ctx)
+
+
+def transfer_return_twiml(record: CallRecord | None, ctx: GatewayContext) -> str | None:
+    """A new ``<Connect><Stream>`` for a call whose transfer nobody took: the caller comes
+    back to the agent that transferred them, which kept the conversation; None when it
+    cannot (the call did not leave for a transfer, or its agent is gone)."""
+    if record is None or record.ended_reason != EndReason.TRANSFERRED:
+        return None
+    return _stream_again(record, ctx)
+
+
+def _stream_again(record: CallRecord, ctx: GatewayContext) -> str | None:
+    """The call's stream again, bound to the same agent at the same epoch."""
+    if record.agent_id is None or record.call_id in ctx.sessions or not ctx.accepting:
         return None
     if not ctx.liveness.alive(record.agent_id):
         return None

@@ -9,7 +9,13 @@ from typing import Any
 from fastapi import APIRouter, Request, Response
 
 from switchboard_common.ids import TOKEN_PATTERN, TOKEN_RE
-from switchboard_common.messages import CallOffer, CallRecord, CallState, EndReason
+from switchboard_common.messages import (
+    CallOffer,
+    CallRecord,
+    CallState,
+    EndReason,
+    TransferCall,
+)
 
 from .. import metrics
 from ..calls.dispatch import stream_trace_parameters
@@ -28,7 +34,7 @@ AGENT_GRACE_S = 5.0
 _TEXT = {"text/plain": {"schema": {"type": "string"}}}
 #: What the OpenAPI document says of both webhooks: Twilio's form in, TwiML or a refusal out.
 #: (The handlers read the form themselves: the signature covers every field Twilio sent.)
-_WEBHOOK_DOC: dict[str, Any] = {
+WEBHOOK_DOC: dict[str, Any] = {
     "response_class": Response,
     "responses": {
         200: {"description": "TwiML", "content": {TWIML: {"schema": {"type": "string"}}}},
@@ -80,9 +86,9 @@ def _twiml(body: str) -> Response:
     summary="Twilio voice webhook",
     description="Answers TwiML that connects the call to our media stream, or refuses politely.",
     **{
-        **_WEBHOOK_DOC,
+        **WEBHOOK_DOC,
         "responses": {
-            **_WEBHOOK_DOC["responses"],
+            **WEBHOOK_DOC["responses"],
             503: {"description": "Draining: Twilio tries the fallback URL", "content": _TEXT},
         },
     },
@@ -163,7 +169,7 @@ async def voice_webhook(request: Request, ctx: Context) -> Response:
     "when the agent was lost. When the stream broke under a call whose agent is alive (its "
     "gateway died), a new <Connect><Stream> brings the call back. Answers from the call's "
     "record, wherever the stream ran.",
-    **_WEBHOOK_DOC,
+    **WEBHOOK_DOC,
 )
 async def stream_ended(request: Request, ctx: Context) -> Response:
     form = await request.form()
@@ -183,7 +189,16 @@ async def stream_ended(request: Request, ctx: Context) -> Response:
         return _twiml(again)
     if record is not None and record.transfer_to:
         log.info("call %s: transferring to %s", call_sid, record.transfer_to)
-        return _twiml(twiml.dial(record.transfer_to))
+        return _twiml(
+            twiml.dial(
+                record.transfer_to,
+                timeout_s=record.transfer_timeout_s
+                or TransferCall.model_fields["timeout_s"].default,
+                action_url=ctx.settings.transfer_ended_url,
+                answered_url=ctx.settings.transfer_answered_url,
+                caller_id=record.transfer_caller_id,
+            )
+        )
     if record is not None and record.ended_reason in (
         EndReason.AGENT_HUNG_UP,
         EndReason.CALLER_HUNG_UP,

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from twilio.twiml.voice_response import Connect, VoiceResponse
+from twilio.twiml.voice_response import Connect, Dial, VoiceResponse
 
 AGENT_LOST_SAY = "We're sorry, we lost the connection to our assistant. Please call again."
 UNKNOWN_NUMBER_SAY = "Sorry, this number is not in service. Goodbye."
+TRANSFER_FAILED_SAY = "Sorry, nobody could take your call just now. Please call again later."
 NO_AGENT_SAY = "Sorry, all of our assistants are busy right now. Please call again in a moment."
 
 
@@ -26,9 +27,30 @@ def connect_stream(stream_url: str, parameters: dict[str, str], action_url: str)
     return str(response)
 
 
-def dial(number: str) -> str:
+def dial(
+    number: str,
+    *,
+    timeout_s: int,
+    action_url: str,
+    answered_url: str,
+    caller_id: str | None = None,
+) -> str:
+    """Transfer the call to ``number``, ringing it ``timeout_s``. Twilio reports the person
+    picking up to ``answered_url`` (the ``<Number>`` status callback) and, once the dial is
+    over, its ``DialCallStatus`` to ``action_url``, whose answer decides what follows: the
+    caller back with the agent when nobody answered, or the end of the call."""
     response = VoiceResponse()
-    response.dial(number)
+    options: dict[str, str | int] = {"timeout": timeout_s, "action": action_url, "method": "POST"}
+    if caller_id:
+        options["caller_id"] = caller_id
+    target = Dial(**options)
+    target.number(
+        number,
+        status_callback=answered_url,
+        status_callback_event="answered",
+        status_callback_method="POST",
+    )
+    response.append(target)
     return str(response)
 
 
