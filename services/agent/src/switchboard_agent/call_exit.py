@@ -52,7 +52,7 @@ class CallExit:
             return None
         self._sent = True
         kind, reason, to_number = self._requested
-        end_reason = "transferred" if kind == "transfer" else f"agent_hung_up:{reason}"
+        end_reason = "transferred" if kind == "transfer" else "agent_hung_up"  # why: detail
         command: HangUp | TransferCall
         if kind == "transfer" and to_number:
             command = transfer(to_number, reason)

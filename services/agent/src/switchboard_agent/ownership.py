@@ -1,4 +1,4 @@
-"""Whether this agent still owns a call, and closing the record of a call it ends alone.
+"""Whether this agent still owns a call, and how it ends the call's story.
 
 Why: an agent that was frozen (SIGSTOP, a stalled VM) or cut off from the bus can be judged
 lost while it still runs; the gateway then moves its call to another agent at the next epoch.
@@ -12,12 +12,17 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 
 from nats.aio.client import Client
 
 from switchboard_common import subjects
 from switchboard_common.call_lease import CallLeases, Lease, LeaseError
+from switchboard_common.event_stream import CallEventPublisher
+from switchboard_common.events import TokenUsage
 from switchboard_common.messages import CallRecord, CallState, EndReason
+
+from .turns import AgentTurns
 
 log = logging.getLogger(__name__)
 
@@ -51,3 +56,51 @@ async def close_record(nc: Client, lease: Lease, reason: EndReason) -> None:
         await leases.amend(lease.call_id, ended)
     except Exception as exc:
         log.warning("call %s: record not closed: %r", lease.call_id, exc)
+
+
+class CallStory:
+    """The end of a call's story as this agent tells it: its last events and, when its
+    gateway is gone, its record; or, when the call moved on without this agent, nothing."""
+
+    def __init__(
+        self, nc: Client, lease: Lease, events: CallEventPublisher, turns: AgentTurns
+    ) -> None:
+        self._nc = nc
+        self._lease = lease
+        self._events = events
+        self._turns = turns
+        #: The call moved to another agent while this one was cut off or hung.
+        self.superseded = False
+
+    async def still_ours(self) -> bool:
+        """Whether this agent may still write about the call (asked once, at its end)."""
+        if not self.superseded and await still_owner(self._nc, self._lease) is False:
+            self.superseded = True
+        return not self.superseded
+
+    async def close(
+        self,
+        *,
+        started_at: float | None,
+        caller_turns: int,
+        reason: str,
+        usage: TokenUsage,
+        detail: str,
+    ) -> None:
+        if not await self.still_ours():  # the new owner tells the rest of the call's story
+            dropped = await self._events.abandon()
+            log.warning("call %s: moved on; let go (%d events)", self._lease.call_id, dropped)
+            return
+        self._turns.flush()
+        if started_at is not None:
+            self._events.call_ended(
+                duration_s=time.monotonic() - started_at,
+                caller_turns=caller_turns,
+                agent_turns=self._turns.count,
+                reason=reason or "ended",
+                usage=usage,
+                detail=detail,
+            )
+        await self._events.aclose()
+        if reason == EndReason.GATEWAY_LOST:  # no gateway is left to close the record
+            await close_record(self._nc, self._lease, EndReason.GATEWAY_LOST)

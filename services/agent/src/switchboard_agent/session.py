@@ -61,7 +61,7 @@ from .interruptions import PlaybackCutter
 from .limits import CallLimits
 from .live_feed import LiveFeed
 from .live_settings import LiveSettings, Lookup
-from .ownership import close_record, still_owner
+from .ownership import CallStory, still_owner
 from .playback import AudioLedger
 from .realtime.keeper import LinkKeeper
 from .realtime.link import AudioDelta, RealtimeLink
@@ -106,8 +106,6 @@ class CallSession:
             if takeover is not None
             else Lease(offer.call_id, settings.agent_id, self.epoch)
         )
-        #: The call moved to another agent while this one was cut off: it lets go silently.
-        self._superseded = False
         self._audio_subject = subjects.agent_audio(offer.call_id, self.epoch)
         self._gateway_subject = subjects.gateway_control(offer.call_id, self.epoch)
         self._feed = LiveFeed(nc, business.business_id, offer.call_id)
@@ -122,6 +120,7 @@ class CallSession:
         #: A key was pressed while the model was answering: answer it when that reply is done.
         self._answer_owed = False
         self._turns = self._reply.turns
+        self._story = CallStory(nc, self.lease, self._events, self._turns)
         self._interrupted = self._reply.interrupted
         self._caller_turns = 0
         self._trace = TurnTrace()
@@ -309,15 +308,15 @@ class CallSession:
 
     async def _release(self) -> None:
         self._trace.end_turn("call ended")
-        if not self._superseded and await still_owner(self._nc, self.lease) is False:
-            self.let_go()
-        if self._superseded:  # the new owner tells the rest of the call's story
-            dropped = await self._events.abandon()
-            log.warning(
-                "call %s: moved to another agent; let go (%d events)", self.call_id, dropped
-            )
-        else:
-            await self._close_story()
+        await self._story.close(
+            started_at=self._started_at,
+            caller_turns=self._caller_turns,
+            reason=self.end_reason,
+            usage=self._trace.usage,
+            detail=self._exit.detail,
+        )
+        if self._story.superseded:
+            self.end_reason = "superseded"
         for sub in self._subs:
             with contextlib.suppress(Exception):
                 await sub.unsubscribe()
@@ -331,26 +330,10 @@ class CallSession:
     def let_go(self) -> None:
         """The call moved to another agent (this one was cut off or hung): stop serving it
         and write nothing more of its story."""
-        self._superseded = True
+        self._story.superseded = True
         self.end_reason = "superseded"
         self._ended.set()
         self._settled.set()
-
-    async def _close_story(self) -> None:
-        """The call's last events, and its record when its gateway is gone."""
-        self._turns.flush()
-        if self._started_at is not None:
-            self._events.call_ended(
-                duration_s=time.monotonic() - self._started_at,
-                caller_turns=self._caller_turns,
-                agent_turns=self._turns.count,
-                reason=self.end_reason or "ended",
-                usage=self._trace.usage,
-                detail=self._exit.detail,
-            )
-        await self._events.aclose()
-        if self.end_reason == EndReason.GATEWAY_LOST:  # no gateway is left to close the record
-            await close_record(self._nc, self.lease, EndReason.GATEWAY_LOST)
 
     # --- for the link keeper (LinkHost) and the limits (LimitsHost) --------------------------
 
