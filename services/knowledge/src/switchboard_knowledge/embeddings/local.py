@@ -163,6 +163,10 @@ class LocalEmbedder:
         fingerprint = "custom" if model_path else model_fingerprint()
         self.name = f"local/{LOCAL_MODEL}@{fingerprint}"
 
+    @property
+    def loaded(self) -> bool:
+        return self._runtime is not None
+
     def load(self) -> Runtime:
         """Load the model now (synchronously); returns the shared runtime."""
         if self._runtime is None:
@@ -188,6 +192,16 @@ class LocalEmbedder:
         executor, self._executor = self._executor, None
         if executor is not None:
             await asyncio.get_running_loop().run_in_executor(None, executor.shutdown)
+
+    async def warm_up(self) -> None:
+        """Load the model and run one inference (ONNX Runtime sizes its buffers on the
+        first run), off the event loop: the service calls this before it reports ready."""
+        runtime = await asyncio.get_running_loop().run_in_executor(
+            self._inference_threads(), self.load
+        )
+        await asyncio.get_running_loop().run_in_executor(
+            self._inference_threads(), runtime.encode, ["warm up"]
+        )
 
     async def embed(self, texts: Sequence[str]) -> Vectors:
         if not texts:
