@@ -24,6 +24,7 @@ import argparse
 import asyncio
 import json
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -106,6 +107,7 @@ async def run_format(
     questions: list[Question],
     data_dir: Path,
     alpha: float = ALPHA,
+    keyword_text: Callable[[str], str] | None = None,
 ) -> list[Outcome]:
     embedder = LocalEmbedder()
     backend = EmbeddedBackend(data_dir / kind, LOCAL_DIMENSIONS, alpha=alpha)
@@ -113,7 +115,11 @@ async def run_format(
     outcomes: list[Outcome] = []
     try:
         service = KnowledgeService(
-            backend, embedder, _AnyBusiness(), token_counter=WordPieceCounter()
+            backend,
+            embedder,
+            _AnyBusiness(),
+            token_counter=WordPieceCounter(),
+            keyword_text=keyword_text,
         )
         for name, markdown in documents.items():
             data = render(markdown, kind, _title(markdown))
@@ -217,6 +223,7 @@ async def evaluate(
     alpha: float = ALPHA,
     threshold: float | None = None,
     dump: dict[str, list[Outcome]] | None = None,
+    keyword_text: Callable[[str], str] | None = None,
 ) -> dict[str, dict[str, dict[str, Any]]]:
     documents = {path.stem: path.read_text() for path in sorted((ROOT / "documents").glob("*.md"))}
     questions = load_questions()
@@ -228,7 +235,9 @@ async def evaluate(
     results: dict[str, dict[str, dict[str, Any]]] = {"dev": {}, "test": {}}
     with tempfile.TemporaryDirectory() as data_dir:
         for kind in formats:
-            outcomes = await run_format(kind, documents, questions, Path(data_dir), alpha)
+            outcomes = await run_format(
+                kind, documents, questions, Path(data_dir), alpha, keyword_text
+            )
             if dump is not None:
                 dump[kind] = outcomes
             for split in results:
