@@ -31,7 +31,9 @@ from typing import Any
 
 from switchboard_common.knowledge import KnowledgeQuery
 from switchboard_knowledge.backends.embedded import EmbeddedBackend
+from switchboard_knowledge.backends.embedded_search import DEFAULT_ALPHA
 from switchboard_knowledge.embeddings.local import LOCAL_DIMENSIONS, LocalEmbedder, WordPieceCounter
+from switchboard_knowledge.fillers import strip_fillers
 from switchboard_knowledge.relevance import calibrated_threshold
 from switchboard_knowledge.service import KnowledgeService
 
@@ -41,7 +43,7 @@ ROOT = Path(__file__).resolve().parents[1] / "eval" / "knowledge"
 GROUPS = ("direct", "filler", "hard", "none")
 TOP_K = 5
 #: The embedded backend's default weight of the vector side.
-ALPHA = 0.75
+ALPHA = DEFAULT_ALPHA
 
 
 @dataclass(frozen=True)
@@ -107,7 +109,7 @@ async def run_format(
     questions: list[Question],
     data_dir: Path,
     alpha: float = ALPHA,
-    keyword_text: Callable[[str], str] | None = None,
+    keyword_text: Callable[[str], str] | None = strip_fillers,
 ) -> list[Outcome]:
     embedder = LocalEmbedder()
     backend = EmbeddedBackend(data_dir / kind, LOCAL_DIMENSIONS, alpha=alpha)
@@ -223,7 +225,7 @@ async def evaluate(
     alpha: float = ALPHA,
     threshold: float | None = None,
     dump: dict[str, list[Outcome]] | None = None,
-    keyword_text: Callable[[str], str] | None = None,
+    keyword_text: Callable[[str], str] | None = strip_fillers,
 ) -> dict[str, dict[str, dict[str, Any]]]:
     documents = {path.stem: path.read_text() for path in sorted((ROOT / "documents").glob("*.md"))}
     questions = load_questions()

@@ -21,7 +21,9 @@ from typing import Any
 from switchboard_common.knowledge import KnowledgeQuery
 
 from .backends.embedded import EmbeddedBackend
+from .backends.embedded_search import DEFAULT_ALPHA
 from .embeddings.local import LOCAL_DIMENSIONS, LocalEmbedder, WordPieceCounter
+from .fillers import strip_fillers
 from .relevance import choose_threshold
 from .service import KnowledgeService
 
@@ -54,8 +56,8 @@ class Calibration:
 
 async def calibrate(
     directory: Path,
-    alpha: float = 0.75,
-    keyword_text: Callable[[str], str] | None = None,
+    alpha: float = DEFAULT_ALPHA,
+    keyword_text: Callable[[str], str] | None = strip_fillers,
 ) -> Calibration:
     """Best-hit scores of the calibration questions, with the service configured as given
     (the vector weight ``alpha`` and the keyword side's query text change the scale)."""
