@@ -24,7 +24,7 @@ import httpx
 from switchboard_common.runtime import run
 from switchboard_sim.stack import LocalStack
 
-from . import codec, floor, knowledge
+from . import codec, floor, knowledge, knowledge_memory
 from .echo_load import EchoCall, place_call, run_load
 from .procstat import sample
 from .stats import percentile
@@ -131,6 +131,11 @@ async def main_async(args: argparse.Namespace) -> None:
         row["kind"] = "knowledge"
         results.append(row)
         print(knowledge.render(row), flush=True)
+    if args.knowledge_ingest_mb > 0:
+        row = await knowledge_memory.bench_ingest_memory(args.knowledge_ingest_mb)
+        row["kind"] = "knowledge_ingest"
+        results.append(row)
+        print(knowledge_memory.render(row), flush=True)
     for n in args.calls:
         gateway_env = {}
         if args.mark_interval_ms is not None:
@@ -161,6 +166,12 @@ def main() -> None:
         type=lambda s: [int(x) for x in s.split(",") if x],
         default=[1_000, 10_000, 100_000],
         help="knowledge store sizes in chunks ('' to skip)",
+    )
+    parser.add_argument(
+        "--knowledge-ingest-mb",
+        type=float,
+        default=10.0,
+        help="MB of documents ingested for the knowledge service's memory and throughput (0: skip)",
     )
     parser.add_argument(
         "--floor",
