@@ -5,7 +5,9 @@ simulator in echo mode, one agent, one gateway — and N simulated calls stream 
 a fixed time. Printed: echo latency percentiles, frames lost, CPU (% of one core) and RSS per
 process, and per call across our own processes (gateway + agent + nats-server). The load
 client and the simulator stand in for Twilio and OpenAI; their CPU is shown but not counted
-per call. Results also go to ``bench-output/results.json``.
+per call. Before the calls, the knowledge service: query latency over NATS at 1k/10k/100k
+chunks (:mod:`bench.knowledge`), then its memory and throughput while 10 MB of documents are
+ingested (:mod:`bench.knowledge_memory`). Results also go to ``bench-output/results.json``.
 """
 
 from __future__ import annotations
