@@ -5,7 +5,9 @@ simulator in echo mode, one agent, one gateway — and N simulated calls stream 
 a fixed time. Printed: echo latency percentiles, frames lost, CPU (% of one core) and RSS per
 process, and per call across our own processes (gateway + agent + nats-server). The load
 client and the simulator stand in for Twilio and OpenAI; their CPU is shown but not counted
-per call. Results also go to ``bench-output/results.json``.
+per call. Before the calls, the knowledge service: query latency over NATS at 1k/10k/100k
+chunks (:mod:`bench.knowledge`), then its memory and throughput while 10 MB of documents are
+ingested (:mod:`bench.knowledge_memory`). Results also go to ``bench-output/results.json``.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ import httpx
 from switchboard_common.runtime import run
 from switchboard_sim.stack import LocalStack
 
-from . import call_timings, codec, floor, knowledge
+from . import call_timings, codec, floor, knowledge, knowledge_memory
 from .echo_load import EchoCall, place_call, run_load
 from .procstat import sample
 from .stats import percentile
@@ -131,6 +133,11 @@ async def main_async(args: argparse.Namespace) -> None:
         row["kind"] = "knowledge"
         results.append(row)
         print(knowledge.render(row), flush=True)
+    if args.knowledge_ingest_mb > 0:
+        row = await knowledge_memory.bench_ingest_memory(args.knowledge_ingest_mb)
+        row["kind"] = "knowledge_ingest"
+        results.append(row)
+        print(knowledge_memory.render(row), flush=True)
     for n in args.calls:
         gateway_env = {}
         if args.mark_interval_ms is not None:
@@ -165,6 +172,12 @@ def main() -> None:
         type=lambda s: [int(x) for x in s.split(",") if x],
         default=[1_000, 10_000, 100_000],
         help="knowledge store sizes in chunks ('' to skip)",
+    )
+    parser.add_argument(
+        "--knowledge-ingest-mb",
+        type=float,
+        default=10.0,
+        help="MB of documents ingested for the knowledge service's memory and throughput (0: skip)",
     )
     parser.add_argument(
         "--floor",

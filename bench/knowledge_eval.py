@@ -24,13 +24,16 @@ import argparse
 import asyncio
 import json
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from switchboard_common.knowledge import KnowledgeQuery
 from switchboard_knowledge.backends.embedded import EmbeddedBackend
+from switchboard_knowledge.backends.embedded_search import DEFAULT_ALPHA
 from switchboard_knowledge.embeddings.local import LOCAL_DIMENSIONS, LocalEmbedder, WordPieceCounter
+from switchboard_knowledge.fillers import strip_fillers
 from switchboard_knowledge.relevance import calibrated_threshold
 from switchboard_knowledge.service import KnowledgeService
 
@@ -40,7 +43,7 @@ ROOT = Path(__file__).resolve().parents[1] / "eval" / "knowledge"
 GROUPS = ("direct", "filler", "hard", "none")
 TOP_K = 5
 #: The embedded backend's default weight of the vector side.
-ALPHA = 0.75
+ALPHA = DEFAULT_ALPHA
 
 
 @dataclass(frozen=True)
@@ -106,6 +109,7 @@ async def run_format(
     questions: list[Question],
     data_dir: Path,
     alpha: float = ALPHA,
+    keyword_text: Callable[[str], str] | None = strip_fillers,
 ) -> list[Outcome]:
     embedder = LocalEmbedder()
     backend = EmbeddedBackend(data_dir / kind, LOCAL_DIMENSIONS, alpha=alpha)
@@ -113,7 +117,11 @@ async def run_format(
     outcomes: list[Outcome] = []
     try:
         service = KnowledgeService(
-            backend, embedder, _AnyBusiness(), token_counter=WordPieceCounter()
+            backend,
+            embedder,
+            _AnyBusiness(),
+            token_counter=WordPieceCounter(),
+            keyword_text=keyword_text,
         )
         for name, markdown in documents.items():
             data = render(markdown, kind, _title(markdown))
@@ -217,6 +225,7 @@ async def evaluate(
     alpha: float = ALPHA,
     threshold: float | None = None,
     dump: dict[str, list[Outcome]] | None = None,
+    keyword_text: Callable[[str], str] | None = strip_fillers,
 ) -> dict[str, dict[str, dict[str, Any]]]:
     documents = {path.stem: path.read_text() for path in sorted((ROOT / "documents").glob("*.md"))}
     questions = load_questions()
@@ -228,7 +237,9 @@ async def evaluate(
     results: dict[str, dict[str, dict[str, Any]]] = {"dev": {}, "test": {}}
     with tempfile.TemporaryDirectory() as data_dir:
         for kind in formats:
-            outcomes = await run_format(kind, documents, questions, Path(data_dir), alpha)
+            outcomes = await run_format(
+                kind, documents, questions, Path(data_dir), alpha, keyword_text
+            )
             if dump is not None:
                 dump[kind] = outcomes
             for split in results:

@@ -19,6 +19,7 @@ from .api import create_api
 from .backends.base import KnowledgeBackend
 from .bus import KnowledgeBus
 from .embeddings import make_embedder
+from .embeddings.base import warm_up
 from .embeddings.local import WordPieceCounter
 from .jobs import JobStore
 from .relevance import calibrated_threshold
@@ -53,6 +54,8 @@ async def serve(settings: KnowledgeSettings) -> None:
     backend = build_backend(settings, embedder.dimensions)
     async with AsyncExitStack() as stack:
         stack.push_async_callback(embedder.aclose)
+        # The model loads before anything is served: no caller's first query pays for it.
+        await warm_up(embedder)
         await backend.start()
         stack.push_async_callback(backend.close)
         nc = await stack.enter_async_context(connected(NatsSettings(), "knowledge"))

@@ -13,6 +13,7 @@ import asyncio
 import json
 import mimetypes
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -20,7 +21,9 @@ from typing import Any
 from switchboard_common.knowledge import KnowledgeQuery
 
 from .backends.embedded import EmbeddedBackend
+from .backends.embedded_search import DEFAULT_ALPHA
 from .embeddings.local import LOCAL_DIMENSIONS, LocalEmbedder, WordPieceCounter
+from .fillers import strip_fillers
 from .relevance import choose_threshold
 from .service import KnowledgeService
 
@@ -51,18 +54,28 @@ class Calibration:
         return choose_threshold(self.answerable, self.unanswerable)
 
 
-async def calibrate(directory: Path) -> Calibration:
+async def calibrate(
+    directory: Path,
+    alpha: float = DEFAULT_ALPHA,
+    keyword_text: Callable[[str], str] | None = strip_fillers,
+) -> Calibration:
+    """Best-hit scores of the calibration questions, with the service configured as given
+    (the vector weight ``alpha`` and the keyword side's query text change the scale)."""
     spec = json.loads((directory / "questions.json").read_text())
     document = directory / spec["document"]
     content_type = mimetypes.guess_type(document.name)[0] or "text/markdown"
     embedder = LocalEmbedder()
     result = Calibration()
     with tempfile.TemporaryDirectory() as data_dir:
-        backend = EmbeddedBackend(Path(data_dir), LOCAL_DIMENSIONS)
+        backend = EmbeddedBackend(Path(data_dir), LOCAL_DIMENSIONS, alpha=alpha)
         await backend.start()
         try:
             service = KnowledgeService(
-                backend, embedder, _OneBusiness(), token_counter=WordPieceCounter()
+                backend,
+                embedder,
+                _OneBusiness(),
+                token_counter=WordPieceCounter(),
+                keyword_text=keyword_text,
             )
             service.relevance_threshold = None  # raw scores: every hit comes back
             await service.ingest(BUSINESS, document.name, content_type, document.read_bytes())

@@ -39,6 +39,8 @@ from .documents import (
 )
 from .embeddings.base import Embedder, EmbeddingUnavailable
 from .errors import BadRequest, DocumentNotFound, Unavailable, UnknownBusiness
+from .fillers import strip_fillers
+from .memory import release_free_memory
 from .metrics import CHUNKS_TRUNCATED
 
 log = logging.getLogger(__name__)
@@ -79,11 +81,15 @@ class KnowledgeService:
         chunk_overlap_tokens: int = 40,
         token_counter: TokenCounter | None = None,
         relevance_threshold: float | None = None,
+        keyword_text: Callable[[str], str] | None = strip_fillers,
     ) -> None:
         """``token_counter`` counts tokens as the embedder does (with its ``window``): chunks
         are then sized to it exactly, and any that would still be truncated are counted.
         ``relevance_threshold``: hits scoring below it are not answers; when none passes, the
-        reply says ``no_answer`` (None: every hit passes, no judgement is made)."""
+        reply says ``no_answer`` (None: every hit passes, no judgement is made).
+        ``keyword_text``: what the keyword side searches for, made from the caller's words
+        (default: without spoken fillers); None: the words as they came."""
+        self._keyword_text = keyword_text
         self.relevance_threshold = relevance_threshold
         self.backend = backend
         self.embedder = embedder
@@ -107,8 +113,9 @@ class KnowledgeService:
             raise Unavailable(f"embeddings unavailable: {exc}") from exc
         embedded = time.perf_counter()
         try:
+            text = self._keyword_text(query.text) if self._keyword_text else query.text
             found = await self.backend.search(
-                query.business_id, vector, query.text, query.top_k, query.document_ids
+                query.business_id, vector, text, query.top_k, query.document_ids
             )
         except BackendUnavailable as exc:
             raise Unavailable(f"vector backend unavailable: {exc}") from exc
@@ -188,6 +195,9 @@ class KnowledgeService:
         except BackendUnavailable as exc:
             raise Unavailable(str(exc)) from exc
         log.info("%s/%s: %d chunks (%d replaced)", business_id, doc_id, len(records), removed)
+        del sections, chunks, records
+        # RSS back near idle once an upload is stored, not at the ingest's peak.
+        await asyncio.to_thread(release_free_memory)
         return IngestReply(
             document=document_info(record),
             unchanged=False,

@@ -6,7 +6,8 @@ import asyncio
 
 import numpy as np
 
-from switchboard_knowledge.embeddings import LOCAL_DIMENSIONS, LocalEmbedder
+from switchboard_knowledge.embeddings import LOCAL_DIMENSIONS, CachedEmbedder, LocalEmbedder
+from switchboard_knowledge.embeddings.base import warm_up
 from switchboard_knowledge.embeddings.evaluate import PASSAGES, retrieval_quality
 
 
@@ -66,3 +67,28 @@ async def test_concurrent_calls_give_the_same_vectors(local_embedder: LocalEmbed
 def test_name_identifies_the_model_file(local_embedder: LocalEmbedder) -> None:
     assert local_embedder.name.startswith("local/all-MiniLM-L6-v2-onnx-int8@")
     assert LocalEmbedder().name == local_embedder.name
+
+
+async def test_warm_up_loads_the_model_through_the_cache() -> None:
+    embedder = LocalEmbedder()
+    cached = CachedEmbedder(embedder)
+    assert not embedder.loaded
+    try:
+        await warm_up(cached)
+        assert embedder.loaded
+    finally:
+        await cached.aclose()
+
+
+async def test_warm_up_of_an_embedder_with_nothing_to_load_embeds_nothing() -> None:
+    class Remote:
+        name = "remote"
+        dimensions = 3
+        calls = 0
+
+        async def embed(self, texts: list[str]) -> None:
+            self.calls += 1
+
+    remote = Remote()
+    await warm_up(CachedEmbedder(remote))  # type: ignore[arg-type]
+    assert remote.calls == 0

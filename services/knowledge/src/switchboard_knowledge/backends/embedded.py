@@ -24,6 +24,7 @@ from typing import TypeVar
 from switchboard_common.ids import TOKEN_RE
 
 from .base import BackendUnavailable, ChunkRecord, DocumentRecord, ScoredChunk, Vector
+from .embedded_search import DEFAULT_ALPHA
 from .embedded_store import DB_FILE, BusinessStore, as_vector
 
 T = TypeVar("T")
@@ -42,7 +43,7 @@ class EmbeddedBackend:
         path: Path,
         dimensions: int,
         *,
-        alpha: float = 0.75,
+        alpha: float = DEFAULT_ALPHA,
         save_delay_s: float = 1.0,
         workers: int = DEFAULT_WORKERS,
     ) -> None:

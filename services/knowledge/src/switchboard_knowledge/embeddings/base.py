@@ -30,6 +30,18 @@ class Embedder(Protocol):
 Vectors = npt.NDArray[np.float32]
 
 
+async def warm_up(embedder: Embedder) -> None:
+    """Load what ``embedder`` loads lazily (a local model) now, through any wrapper such as
+    the cache; a remote embedder has nothing to load."""
+    inner: object = embedder
+    while inner is not None:
+        method = getattr(inner, "warm_up", None)
+        if method is not None:
+            await method()
+            return
+        inner = getattr(inner, "inner", None)
+
+
 def empty_vectors(dimensions: int) -> Vectors:
     """The answer to an empty input: shape (0, dimensions)."""
     return np.zeros((0, dimensions), dtype=np.float32)
