@@ -178,8 +178,9 @@ async def test_a_goodbye_with_end_call_in_one_response_is_the_last_line(
 
 async def test_caller_silence_ends_the_call_politely(hang_up_system: RunningStack) -> None:
     """The caller says nothing after the greeting: after the business's silence timeout (5 s
-    here) the agent says goodbye and hangs up."""
-    scenario = scenario_dict([{"expect_hangup": True}])
+    here) the agent says goodbye and hangs up. The silence counts from the end of the greeting
+    as heard (about 9 s of audio), so the hang-up comes well after 15 s."""
+    scenario = scenario_dict([{"expect_hangup": True}], agent_timeout_s=40)
     result = await CallSimulator(hang_up_system.call_config()).run(
         Scenario.from_dict(scenario, base_dir=SAMPLES)
     )
