@@ -19,14 +19,14 @@ CALLS = 3
 #: so a resume offer can land on it first and be tried again (0.4 s each): 0.5 s over the
 #: 1.5 s target is allowed for that.
 SILENCE_LIMIT_S = {
-    "agent-kill": 1.5,
     "agent-hang": 2.0,
-    "gateway-kill": 3.0,
-    "nats-node-kill": 1.2,
     "nats-restart": None,
     "knowledge-hang": 1.2,
-    "realtime-drop": 1.5,
 }
+#: The other survivable faults are asserted, call by call and in more detail, by their own
+#: tests (kept out of here so that ``make test`` stays under 30 minutes): agent kill in
+#: test_agent_takeover.py, gateway kill in test_gateway_reentry.py, NATS node kill in
+#: test_bus_cluster.py, Realtime drop in test_realtime_resume.py.
 
 
 @pytest.mark.parametrize("name", list(SILENCE_LIMIT_S))
