@@ -11,10 +11,8 @@ import time
 from collections.abc import AsyncIterator
 
 import httpx
-import nats
 import pytest
 
-from switchboard_common import subjects
 from switchboard_common.event_stream import by_type
 from switchboard_common.events import (
     CallEndedEvent,
@@ -27,7 +25,7 @@ from switchboard_sim.call import CallSimulator, Scenario
 from switchboard_sim.call.heard import longest_quiet_around
 from switchboard_sim.stack import LocalStack
 
-from .call_probes import events_to_the_end, session_answering
+from .call_probes import call_record, events_to_the_end, record_when, session_answering
 from .conftest import REALTIME_SCRIPT, SAMPLES, RunningStack, scenario_dict
 
 pytestmark = pytest.mark.timeout(120)
@@ -38,6 +36,14 @@ MAX_SILENCE_S = 1.5
 ANSWER_START = "Of course. I've passed your message on"
 
 
+def _streaming(record: CallRecord) -> bool:
+    return record.state == CallState.STREAMING
+
+
+def _taken_at_2(record: CallRecord) -> bool:
+    return record.epoch == 2 and record.agent_id is not None
+
+
 @pytest.fixture
 async def system() -> AsyncIterator[RunningStack]:
     async with LocalStack() as stack:
@@ -46,35 +52,6 @@ async def system() -> AsyncIterator[RunningStack]:
         await stack.start_agent("agent-first")
         gateway = await stack.start_gateway("gw-takeover")
         yield RunningStack(stack, gateway)
-
-
-async def _owner(nats_url: str, call_id: str) -> CallRecord:
-    """The call's record once it is streaming (watched, bounded)."""
-    nc = await nats.connect(nats_url)
-    try:
-        kv = await nc.jetstream().key_value(subjects.CALLS_BUCKET)
-        watcher = await kv.watch(call_id)
-        async with asyncio.timeout(20):
-            async for entry in watcher:
-                if entry is not None and entry.value:
-                    record = CallRecord.model_validate_json(entry.value)
-                    if record.state == CallState.STREAMING:
-                        await watcher.stop()
-                        return record
-        raise AssertionError("the call never streamed")
-    finally:
-        await nc.close()
-
-
-async def _record(nats_url: str, call_id: str) -> CallRecord:
-    nc = await nats.connect(nats_url)
-    try:
-        kv = await nc.jetstream().key_value(subjects.CALLS_BUCKET)
-        entry = await kv.get(call_id)
-        assert entry.value
-        return CallRecord.model_validate_json(entry.value)
-    finally:
-        await nc.close()
 
 
 @pytest.mark.parametrize(
@@ -101,7 +78,7 @@ async def test_a_killed_agent_s_call_moves_to_a_free_agent_with_its_conversation
     caller = CallSimulator(config)
     call = asyncio.create_task(caller.run(Scenario.from_dict(scenario, base_dir=SAMPLES)))
     stack = system.stack
-    first = await _owner(stack.nats_url, config.call_sid)
+    first = await record_when(stack.nats_url, config.call_sid, _streaming, "streaming")
     assert first.agent_id == "agent-first" and first.epoch == 1
     victim = next(c for c in stack.children if c.name == "agent-first")
     await stack.start_agent("agent-second")  # free, in the pool, before the crash
@@ -149,7 +126,7 @@ async def test_a_killed_agent_s_call_moves_to_a_free_agent_with_its_conversation
     assert ended.caller_turns == len(by_type(events, CallerTurnEvent)) == 2
     assert ended.duration_s >= (events[-1].at - events[0].at).total_seconds() - 0.5
 
-    record = await _record(stack.nats_url, result.call_sid)
+    record = await call_record(stack.nats_url, result.call_sid)
     assert (record.state, record.agent_id, record.epoch) == (
         CallState.ENDED,
         "agent-second",
@@ -176,7 +153,7 @@ async def test_a_frozen_agent_s_call_moves_and_the_agent_lets_go_when_it_wakes(
     caller = CallSimulator(config)
     call = asyncio.create_task(caller.run(Scenario.from_dict(scenario, base_dir=SAMPLES)))
     stack = system.stack
-    await _owner(stack.nats_url, config.call_sid)
+    await record_when(stack.nats_url, config.call_sid, _streaming, "streaming")
     frozen = next(c for c in stack.children if c.name == "agent-first")
     await stack.start_agent("agent-second")
 
@@ -185,7 +162,12 @@ async def test_a_frozen_agent_s_call_moves_and_the_agent_lets_go_when_it_wakes(
         os.kill(frozen.pid, signal.SIGSTOP)
         stopped_at = time.monotonic()
         try:
-            moved = await _record_at_epoch(stack.nats_url, config.call_sid, 2)
+            moved = await record_when(
+                stack.nats_url,
+                config.call_sid,
+                lambda r: r.epoch == 2 and bool(r.agent_id),
+                "epoch 2",
+            )
         finally:
             os.kill(frozen.pid, signal.SIGCONT)
         assert moved.agent_id == "agent-second"
@@ -211,23 +193,3 @@ async def test_a_frozen_agent_s_call_moves_and_the_agent_lets_go_when_it_wakes(
     resumed = by_type(events, CallResumedEvent)
     assert [r.agent_id for r in resumed] == ["agent-second"]
     assert frozen.running, "the old agent lets go of the call, it does not die"
-
-
-async def _record_at_epoch(nats_url: str, call_id: str, epoch: int) -> CallRecord:
-    """The call's record once an agent owns it at ``epoch`` (watched, bounded)."""
-    nc = await nats.connect(nats_url)
-    try:
-        kv = await nc.jetstream().key_value(subjects.CALLS_BUCKET)
-        watcher = await kv.watch(call_id)
-        try:
-            async with asyncio.timeout(10):
-                async for entry in watcher:
-                    if entry is not None and entry.value:
-                        record = CallRecord.model_validate_json(entry.value)
-                        if record.epoch == epoch and record.agent_id:
-                            return record
-        finally:
-            await watcher.stop()
-        raise AssertionError(f"the call never reached epoch {epoch}")
-    finally:
-        await nc.close()

@@ -10,18 +10,16 @@ from collections.abc import AsyncIterator
 from typing import Literal
 
 import httpx
-import nats
 import pytest
 
-from switchboard_common import subjects
 from switchboard_common.event_stream import by_type
 from switchboard_common.events import CallEndedEvent, CallerTurnEvent, CallStartedEvent
-from switchboard_common.messages import CallRecord, CallState, EndReason
+from switchboard_common.messages import CallState, EndReason
 from switchboard_sim.call import CallSimulator, Scenario
 from switchboard_sim.call.heard import longest_quiet_around
 from switchboard_sim.stack import Child, LocalStack
 
-from .call_probes import events_to_the_end, session_answering
+from .call_probes import call_record, events_to_the_end, session_answering
 from .conftest import REALTIME_SCRIPT, SAMPLES, RunningStack, scenario_dict
 
 pytestmark = pytest.mark.timeout(120)
@@ -131,16 +129,5 @@ async def test_a_call_that_cannot_come_back_is_closed_with_gateway_lost() -> Non
         events = await events_to_the_end(stack.nats_url, config.call_sid)
         (ended,) = by_type(events, CallEndedEvent)
         assert ended.reason == "gateway_lost" and ended is events[-1]
-        record = await _record(stack.nats_url, config.call_sid)
+        record = await call_record(stack.nats_url, config.call_sid)
         assert (record.state, record.ended_reason) == (CallState.ENDED, EndReason.GATEWAY_LOST)
-
-
-async def _record(nats_url: str, call_id: str) -> CallRecord:
-    nc = await nats.connect(nats_url)
-    try:
-        kv = await nc.jetstream().key_value(subjects.CALLS_BUCKET)
-        entry = await kv.get(call_id)
-        assert entry.value
-        return CallRecord.model_validate_json(entry.value)
-    finally:
-        await nc.close()
