@@ -13,8 +13,10 @@ from switchboard_common.settings import is_placeholder
 from switchboard_gateway.settings import GatewaySettings
 from switchboard_knowledge.settings import KnowledgeSettings
 
+#: What every production service needs to reach the bus.
+BUS = {"NATS_USER": "gateway", "NATS_PASSWORD": "q8Zx1-a-real-nats-password"}
 #: What a production gateway needs besides its admin token.
-GATEWAY_REST = {
+GATEWAY_REST = BUS | {
     "TWILIO_AUTH_TOKEN": "AC-real-token",
     "PUBLIC_BASE_URL": "https://v.example.com",
     "KNOWLEDGE_ADMIN_TOKEN": "a-real-knowledge-secret",
@@ -35,13 +37,25 @@ GATEWAY_REST = {
             "KNOWLEDGE_ADMIN_TOKEN",
             GATEWAY_REST | {"GATEWAY_ADMIN_TOKEN": "a-real-admin-secret"},
         ),
-        (KnowledgeSettings, "KNOWLEDGE_ADMIN_TOKEN", {}),
+        (
+            GatewaySettings,
+            "NATS_PASSWORD",
+            GATEWAY_REST | {"GATEWAY_ADMIN_TOKEN": "a-real-admin-secret"},
+        ),
+        (KnowledgeSettings, "KNOWLEDGE_ADMIN_TOKEN", BUS),
         (
             KnowledgeSettings,
             "OPENAI_API_KEY",
-            {"KNOWLEDGE_EMBEDDER": "openai", "KNOWLEDGE_ADMIN_TOKEN": "a-real-knowledge-secret"},
+            BUS
+            | {"KNOWLEDGE_EMBEDDER": "openai", "KNOWLEDGE_ADMIN_TOKEN": "a-real-knowledge-secret"},
         ),
-        (AgentSettings, "OPENAI_API_KEY", {}),
+        (
+            KnowledgeSettings,
+            "NATS_PASSWORD",
+            {"NATS_USER": "knowledge", "KNOWLEDGE_ADMIN_TOKEN": "a-real-knowledge-secret"},
+        ),
+        (AgentSettings, "OPENAI_API_KEY", BUS),
+        (AgentSettings, "NATS_PASSWORD", {"NATS_USER": "agent", "OPENAI_API_KEY": "sk-real-key"}),
     ],
 )
 @pytest.mark.parametrize("environment", [None, "production", "staging"])
@@ -83,6 +97,29 @@ def test_the_demo_business_is_seeded_only_in_development(monkeypatch: pytest.Mon
     assert not SeedSettings().demo
     monkeypatch.setenv("SWITCHBOARD_ENV", "development")
     assert SeedSettings().demo
+
+
+@pytest.mark.parametrize("settings", [GatewaySettings, KnowledgeSettings, AgentSettings])
+def test_outside_development_a_service_signs_in_to_the_bus_as_a_user(
+    monkeypatch: pytest.MonkeyPatch, settings: type[BaseSettings]
+) -> None:
+    secrets = GATEWAY_REST | {
+        "GATEWAY_ADMIN_TOKEN": "a-real-admin-secret",
+        "OPENAI_API_KEY": "sk-real-key",
+    }
+    for key, value in secrets.items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.setenv("SWITCHBOARD_ENV", "production")
+    monkeypatch.delenv("NATS_USER")
+    with pytest.raises(ValidationError, match="NATS_USER"):
+        settings()
+    # Credentials in the URL, as nats-py takes them, count too.
+    monkeypatch.delenv("NATS_PASSWORD")
+    monkeypatch.setenv("NATS_URL", "nats://svc:q8Zx1-a-real-nats-password@nats-0:4222")
+    settings()
+    monkeypatch.setenv("NATS_URL", "nats://svc:dev-nats-gateway@nats-0:4222")
+    with pytest.raises(ValidationError, match="NATS_PASSWORD"):
+        settings()
 
 
 def test_placeholders_are_recognised() -> None:

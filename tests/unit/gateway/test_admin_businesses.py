@@ -193,6 +193,8 @@ def test_the_placeholder_token_is_refused_outside_development(
     monkeypatch.setenv("TWILIO_AUTH_TOKEN", "real")
     monkeypatch.setenv("PUBLIC_BASE_URL", "https://voice.example.com")
     monkeypatch.setenv("KNOWLEDGE_ADMIN_TOKEN", "a-real-knowledge-secret")
+    monkeypatch.setenv("NATS_USER", "gateway")
+    monkeypatch.setenv("NATS_PASSWORD", "q8Zx1-a-real-nats-password")
     monkeypatch.delenv("GATEWAY_ADMIN_TOKEN", raising=False)
     with pytest.raises(ValidationError, match="GATEWAY_ADMIN_TOKEN"):
         GatewaySettings()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from urllib.parse import urlsplit
+
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -29,6 +31,26 @@ def require_secret(environment: str, name: str, secret: SecretStr | str | None) 
             f"{name} must be set to a real secret: SWITCHBOARD_ENV is {environment!r}, and only "
             f"{DEVELOPMENT!r} accepts a missing or placeholder one"
         )
+
+
+def require_bus_credentials(environment: str) -> None:
+    """Refuse, unless ``environment`` is development, a bus connection without a NATS user and
+    a real password (``NATS_USER``/``NATS_PASSWORD``, or in ``NATS_URL``): outside development
+    the bus carries every call's audio and transcript, and each service signs in as its own
+    user with only its own permissions."""
+    if environment == DEVELOPMENT:
+        return
+    nats = NatsSettings()
+    user, password = nats.user, nats.password.get_secret_value() if nats.password else None
+    for server in nats.servers:
+        parts = urlsplit(server)
+        user, password = user or parts.username, password or parts.password
+    if not (user or "").strip():
+        raise ValueError(
+            f"NATS_USER must be set: SWITCHBOARD_ENV is {environment!r}, and only "
+            f"{DEVELOPMENT!r} connects to the bus without a user"
+        )
+    require_secret(environment, "NATS_PASSWORD", password)
 
 
 class NatsSettings(BaseSettings):

@@ -9,7 +9,7 @@ from pathlib import Path
 from pydantic import AliasChoices, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from switchboard_common.settings import DEFAULT_ENVIRONMENT, require_secret
+from switchboard_common.settings import DEFAULT_ENVIRONMENT, require_bus_credentials, require_secret
 
 from .tools.breaker import BreakerPolicy
 
@@ -129,6 +129,7 @@ class AgentSettings(BaseSettings):
     @model_validator(mode="after")
     def _refuse_a_missing_key_outside_development(self) -> AgentSettings:
         require_secret(self.environment, "OPENAI_API_KEY", self.openai_api_key)
+        require_bus_credentials(self.environment)
         return self
 
     def breaker_policy(self) -> BreakerPolicy:

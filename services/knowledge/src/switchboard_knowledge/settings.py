@@ -8,7 +8,7 @@ from typing import Literal
 from pydantic import AliasChoices, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from switchboard_common.settings import DEFAULT_ENVIRONMENT, require_secret
+from switchboard_common.settings import DEFAULT_ENVIRONMENT, require_bus_credentials, require_secret
 
 DEV_ADMIN_TOKEN = "dev-admin-token"  # noqa: S105 - a known placeholder, refused in production
 
@@ -59,6 +59,7 @@ class KnowledgeSettings(BaseSettings):
     @model_validator(mode="after")
     def _refuse_placeholders_in_production(self) -> KnowledgeSettings:
         require_secret(self.environment, "KNOWLEDGE_ADMIN_TOKEN", self.admin_token)
+        require_bus_credentials(self.environment)
         if self.embedder == "openai":
             require_secret(self.environment, "OPENAI_API_KEY", self.openai_api_key)
         if self.chunk_overlap_tokens >= self.chunk_max_tokens:

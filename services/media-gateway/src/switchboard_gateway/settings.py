@@ -10,7 +10,12 @@ from pydantic import AliasChoices, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from switchboard_common.lifecycle import DrainSettings
-from switchboard_common.settings import DEFAULT_ENVIRONMENT, DEVELOPMENT, require_secret
+from switchboard_common.settings import (
+    DEFAULT_ENVIRONMENT,
+    DEVELOPMENT,
+    require_bus_credentials,
+    require_secret,
+)
 
 DEV_AUTH_TOKEN = "dev-auth-token"  # noqa: S105 - a known placeholder, refused in production
 DEV_ADMIN_TOKEN = "dev-admin-token"  # noqa: S105 - a known placeholder, refused in production
@@ -118,6 +123,7 @@ class GatewaySettings(BaseSettings):
         require_secret(self.environment, "TWILIO_AUTH_TOKEN", self.twilio_auth_token)
         require_secret(self.environment, "GATEWAY_ADMIN_TOKEN", self.admin_token)
         require_secret(self.environment, "KNOWLEDGE_ADMIN_TOKEN", self.knowledge_token)
+        require_bus_credentials(self.environment)
         if self.environment != DEVELOPMENT and not self.public_base_url.startswith("https://"):
             raise ValueError("PUBLIC_BASE_URL must be https:// outside development")
         return self
