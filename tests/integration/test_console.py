@@ -268,6 +268,34 @@ async def test_sessions_are_signed_and_a_forged_one_is_refused(
         assert answer.headers["location"].startswith("/console/login")
 
 
+async def test_signing_out_ends_the_session_for_every_copy_of_its_cookie(
+    console_system: ConsoleStack,
+) -> None:
+    """A copied (or stolen) cookie stops working the moment its owner signs out; a second
+    session of the same login stays open."""
+    base = console_system.console
+    async with (
+        httpx.AsyncClient(base_url=base, timeout=10) as first,
+        httpx.AsyncClient(base_url=base, timeout=10) as second,
+    ):
+        for client in (first, second):
+            signed_in = await client.post(
+                "/login", data={"login": "admin", "password": ADMIN_TOKEN}
+            )
+            assert signed_in.status_code == 303
+        cookie = first.cookies["sb_console"]
+        assert cookie != second.cookies["sb_console"]
+        async with httpx.AsyncClient(
+            base_url=base, timeout=10, cookies={"sb_console": cookie}
+        ) as copy:
+            assert (await copy.get("/calls")).status_code == 200
+            assert (await first.post("/logout")).status_code == 303
+            after = await copy.get("/calls")
+            assert after.status_code == 303
+            assert after.headers["location"].startswith("/console/login")
+        assert (await second.get("/calls")).status_code == 200
+
+
 async def test_two_editors_never_overwrite_each_other(console_system: ConsoleStack) -> None:
     """Both open revision n; the first save wins, the second is refused with the reason."""
     profile = {"business_id": "shared", "name": "Shared", "phone_numbers": ["+15550179"]}

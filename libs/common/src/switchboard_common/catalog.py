@@ -468,6 +468,16 @@ KV_BUCKETS: tuple[KeyValueBucket, ...] = (
         writers=_services(GATEWAY),
         readers=_services(GATEWAY),
     ),
+    KeyValueBucket(
+        name=subjects.CONSOLE_SESSIONS_BUCKET,
+        summary="The console's open sessions: signing out ends one on every gateway at once.",
+        key="The session id (random, carried in the signed session cookie).",
+        value=None,
+        value_description="The session's login name, as plain text; the bucket's TTL is the "
+        "session's lifetime.",
+        writers=_services(GATEWAY),
+        readers=_services(GATEWAY),
+    ),
 )
 
 STREAMS: tuple[Stream, ...] = (

@@ -52,6 +52,9 @@ BUSINESS_NUMBERS_BUCKET = "sb_business_numbers"
 #: JetStream key-value bucket of the web console's sign-ins: key = login name, value = the
 #: ``ConsoleLogin`` JSON (a password hash, never the password).
 CONSOLE_LOGINS_BUCKET = "sb_console_logins"
+#: JetStream key-value bucket of the console's open sessions: key = a random session id, value
+#: = its login. Signing out deletes the key; the bucket's TTL ends a session no one closed.
+CONSOLE_SESSIONS_BUCKET = "sb_console_sessions"
 
 
 #: Templates of the per-id subjects; ``{name}`` is one subject token (see :func:`render`).

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import hmac
 import secrets
@@ -20,6 +21,7 @@ from . import business_pages, calls_pages, health_page, knowledge_pages
 from .auth import LoginStore, SessionSigner, Throttle, authenticate
 from .deps import COOKIE, ConsoleState, SignInRequired, State
 from .knowledge_client import KnowledgeClient
+from .sessions import SessionStore
 from .view import PREFIX, STATIC_DIR, page
 
 auth_router = APIRouter()
@@ -78,9 +80,10 @@ async def login(
         )
     state.throttle.succeeded(login)
     response = RedirectResponse(_safe_next(next), status_code=303)
+    session_id = await state.open_sessions.start(principal.login)
     response.set_cookie(
         COOKIE,
-        state.sessions.issue(principal),
+        state.sessions.issue(dataclasses.replace(principal, session_id=session_id)),
         max_age=int(state.sessions.ttl_s),
         path=PREFIX,
         httponly=True,
@@ -91,7 +94,11 @@ async def login(
 
 
 @auth_router.post("/logout")
-async def logout() -> RedirectResponse:
+async def logout(request: Request, state: State) -> RedirectResponse:
+    """Ends the session on every gateway (a copy of the cookie stops working too)."""
+    principal = state.sessions.read(request.cookies.get(COOKIE, ""))
+    if principal is not None:
+        await state.open_sessions.end(principal.session_id)
     response = RedirectResponse(f"{PREFIX}/login", status_code=303)
     response.delete_cookie(COOKIE, path=PREFIX)
     return response
@@ -107,10 +114,13 @@ def _session_key(settings: GatewaySettings) -> bytes:
     return hmac.new(token.encode(), b"switchboard console sessions v1", hashlib.sha256).digest()
 
 
-def console_state(settings: GatewaySettings, logins: LoginStore) -> ConsoleState:
+def console_state(
+    settings: GatewaySettings, logins: LoginStore, open_sessions: SessionStore
+) -> ConsoleState:
     return ConsoleState(
         logins=logins,
         sessions=SessionSigner(_session_key(settings), settings.console_session_ttl_s),
+        open_sessions=open_sessions,
         knowledge=KnowledgeClient(
             settings.knowledge_url, settings.knowledge_token.get_secret_value()
         ),
@@ -119,7 +129,8 @@ def console_state(settings: GatewaySettings, logins: LoginStore) -> ConsoleState
 
 
 async def open_console(app: FastAPI, nc: Client, settings: GatewaySettings) -> ConsoleState:
-    state = console_state(settings, await LoginStore.open(nc))
+    open_sessions = await SessionStore.open(nc, settings.console_session_ttl_s)
+    state = console_state(settings, await LoginStore.open(nc), open_sessions)
     app.state.console = state
     return state
 

@@ -4,9 +4,10 @@
   ``sb_console_logins`` (:class:`LoginStore`).
 * The platform admin signs in as ``admin`` with ``GATEWAY_ADMIN_TOKEN``, the secret the admin
   API already takes; every other login belongs to one business and sees only that business.
-* A session is a cookie signed with HMAC-SHA256 that names the login and its business and
-  carries its expiry (:class:`SessionSigner`): nothing is kept on the server, and a cookie
-  past its expiry, or altered, is refused.
+* A session is a cookie signed with HMAC-SHA256 that names the login, its business and the
+  session's id, and carries its expiry (:class:`SessionSigner`): a cookie past its expiry, or
+  altered, is refused. The id must also still be open on the bus
+  (:mod:`.sessions`), so that signing out ends the session everywhere.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ import secrets
 import time
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from nats.aio.client import Client
 from nats.js.api import KeyValueConfig
@@ -75,6 +76,8 @@ class Principal:
 
     login: str
     business_id: str | None
+    #: The open session this principal signed in with (see :mod:`.sessions`).
+    session_id: str = field(default="", compare=False)
 
     @property
     def is_admin(self) -> bool:
@@ -134,7 +137,12 @@ class SessionSigner:
 
     def issue(self, principal: Principal, now: float | None = None) -> str:
         expires = (time.time() if now is None else now) + self.ttl_s
-        body = {"l": principal.login, "b": principal.business_id, "e": int(expires)}
+        body = {
+            "l": principal.login,
+            "b": principal.business_id,
+            "s": principal.session_id,
+            "e": int(expires),
+        }
         payload = base64.urlsafe_b64encode(json.dumps(body).encode()).rstrip(b"=")
         return f"{payload.decode()}.{self._mac(payload)}"
 
@@ -147,13 +155,16 @@ class SessionSigner:
             raw = base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4))
             body = json.loads(raw)
             login, business, expires = body["l"], body["b"], float(body["e"])
+            session_id = body["s"]
         except (ValueError, KeyError, TypeError, binascii.Error):
             return None
         if expires <= (time.time() if now is None else now):
             return None
-        if not isinstance(login, str) or not (business is None or isinstance(business, str)):
+        if not isinstance(login, str) or not isinstance(session_id, str):
             return None
-        return Principal(login, business)
+        if not (business is None or isinstance(business, str)):
+            return None
+        return Principal(login, business, session_id)
 
 
 class LoginStore:

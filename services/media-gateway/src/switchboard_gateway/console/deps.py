@@ -12,6 +12,7 @@ from ..routes.deps import Context
 from .auth import LoginStore, Principal, SessionSigner, Throttle
 from .knowledge_client import KnowledgeClient
 from .live import LiveSnapshot
+from .sessions import SessionStore
 from .view import PREFIX
 
 COOKIE = "sb_console"
@@ -21,6 +22,7 @@ COOKIE = "sb_console"
 class ConsoleState:
     logins: LoginStore
     sessions: SessionSigner
+    open_sessions: SessionStore
     knowledge: KnowledgeClient
     throttle: Throttle
     live: LiveSnapshot = field(default_factory=LiveSnapshot)
@@ -45,7 +47,9 @@ class SignInRequired(Exception):
 async def _principal(request: Request, state: State) -> Principal:
     cookie = request.cookies.get(COOKIE, "")
     principal = state.sessions.read(cookie) if cookie else None
-    if principal is None:
+    if principal is None or not await state.open_sessions.alive(
+        principal.session_id, principal.login
+    ):
         raise SignInRequired(request.url.path)
     if not principal.is_admin:
         # A login removed (or moved to another business) ends its sessions at once.
