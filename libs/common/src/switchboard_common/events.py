@@ -152,7 +152,8 @@ class AgentTurnEvent(CallEventBase):
         default=None,
         ge=0,
         description="From the end of the caller's speech to this reply's first audio; null "
-        "when the reply did not answer speech (the greeting, an answer to a key or a tool).",
+        "when the reply did not answer speech (the greeting, an answer to a key). A reply "
+        "speaking a tool's result answers the speech that called the tool.",
     )
 
 
