@@ -204,7 +204,8 @@ class CallEndedEvent(CallEventBase):
     usage: TokenUsage | None = None
     reason: str = ""
     #: Why the agent ended the call, when it did (``max_call_length``, ``caller_silence``, or
-    #: the reason the model gave ``end_call``); ``""`` otherwise.
+    #: the reason the model gave ``end_call``, or ``transfer_call`` for a call it transferred);
+    #: ``""`` otherwise.
     detail: str = Field("", max_length=200)
 
 
