@@ -152,7 +152,8 @@ class AgentTurnEvent(CallEventBase):
         default=None,
         ge=0,
         description="From the end of the caller's speech to this reply's first audio; null "
-        "when the reply did not answer speech (the greeting, an answer to a key or a tool).",
+        "when the reply did not answer speech (the greeting, an answer to a key). A reply "
+        "speaking a tool's result answers the speech that called the tool.",
     )
 
 
@@ -203,7 +204,8 @@ class CallEndedEvent(CallEventBase):
     usage: TokenUsage | None = None
     reason: str = ""
     #: Why the agent ended the call, when it did (``max_call_length``, ``caller_silence``, or
-    #: the reason the model gave ``end_call``); ``""`` otherwise.
+    #: the reason the model gave ``end_call``, or ``transfer_call`` for a call it transferred);
+    #: ``""`` otherwise.
     detail: str = Field("", max_length=200)
 
 
