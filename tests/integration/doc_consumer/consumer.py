@@ -37,6 +37,12 @@ TYPE_FIELDS: dict[str, dict[str, tuple[type, ...]]] = {
         "agent_id": (str,),
         "gateway_id": (str,),
     },
+    "call_resumed": {
+        "agent_id": (str,),
+        "previous_agent_id": (str,),
+        "epoch": (int,),
+        "reason": (str,),
+    },
     "caller_turn": {"text": (str,), "item_id": (str,)},
     "agent_turn": {
         "text": (str,),
@@ -44,6 +50,7 @@ TYPE_FIELDS: dict[str, dict[str, tuple[type, ...]]] = {
         "interrupted": (bool,),
         "played_ms": (int, *NULL),
         "produced_ms": (int,),
+        "latency_ms": (*NUMBER, *NULL),
     },
     "tool_called": {
         "name": (str,),
@@ -60,13 +67,19 @@ TYPE_FIELDS: dict[str, dict[str, tuple[type, ...]]] = {
         "agent_turns": (int,),
         "usage": (dict, *NULL),
         "reason": (str,),
+        "detail": (str,),
     },
 }
 # Documented defaults: a field with one may be absent.
 DEFAULTS: dict[str, dict[str, Any]] = {
-    "agent_turn": {"interrupted": False, "played_ms": None, "produced_ms": 0},
+    "agent_turn": {
+        "interrupted": False,
+        "played_ms": None,
+        "produced_ms": 0,
+        "latency_ms": None,
+    },
     "transfer": {"reason": ""},
-    "call_ended": {"usage": None, "reason": ""},
+    "call_ended": {"usage": None, "reason": "", "detail": ""},
 }
 USAGE_FIELDS = ("input_tokens", "output_tokens", "total_tokens")
 
