@@ -156,7 +156,7 @@ async def test_a_call_seen_live_and_in_history_by_its_business_only(
 
     # 3. upload a document, then ask it a question
     await page.goto(f"{console}/businesses/acme/knowledge")
-    await page.get_by_label("Text, Markdown, HTML or PDF file").set_input_files(
+    await page.get_by_label("Text, Markdown, HTML, PDF or Word file").set_input_files(
         {
             "name": "acme-hours.md",
             "mimeType": "text/markdown",
@@ -167,7 +167,7 @@ async def test_a_call_seen_live_and_in_history_by_its_business_only(
     await page.wait_for_selector("#documents >> text=acme-hours.md", timeout=WAIT_MS)
     # a large file becomes a job: the page shows the upload's progress, then the job's
     paragraph = b"Deliveries arrive at the loading dock behind the building every morning.\n\n"
-    await page.get_by_label("Text, Markdown, HTML or PDF file").set_input_files(
+    await page.get_by_label("Text, Markdown, HTML, PDF or Word file").set_input_files(
         {"name": "acme-deliveries.txt", "mimeType": "text/plain", "buffer": paragraph * 40}
     )
     async with page.expect_request(lambda r: "/knowledge/jobs/" in r.url, timeout=WAIT_MS):
