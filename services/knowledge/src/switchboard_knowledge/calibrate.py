@@ -21,7 +21,7 @@ from typing import Any
 from switchboard_common.knowledge import KnowledgeQuery
 
 from .backends.embedded import EmbeddedBackend
-from .backends.embedded_search import DEFAULT_ALPHA
+from .backends.fusion import DEFAULT_ALPHA
 from .embeddings.local import LOCAL_DIMENSIONS, LocalEmbedder, WordPieceCounter
 from .fillers import strip_fillers
 from .relevance import choose_threshold
