@@ -85,3 +85,16 @@ async def test_shipped_threshold_is_the_one_calibration_picks() -> None:
     assert turned_away >= 0.8
     assert wrongly <= 0.22
     assert result.top1_correct / len(result.answerable) >= 0.8
+
+
+async def test_calibrating_a_given_backend_leaves_nothing_in_it(tmp_path: Path) -> None:
+    """The path --backend weaviate takes, with an embedded backend standing in for Weaviate."""
+    result = await calibrate(CALIBRATION, backend=EmbeddedBackend(tmp_path, LOCAL_DIMENSIONS))
+    assert result.threshold == (await calibrate(CALIBRATION)).threshold
+    reopened = EmbeddedBackend(tmp_path, LOCAL_DIMENSIONS)
+    await reopened.start()
+    try:
+        assert await reopened.count_chunks("calibration") == 0
+        assert await reopened.list_documents("calibration") == []
+    finally:
+        await reopened.close()
