@@ -35,10 +35,11 @@ CALIBRATED: dict[tuple[str, str], float] = {
 #: number up to float rounding (f16 in usearch, f32 in Weaviate). Only the BM25 side differs
 #: (Weaviate's BM25F without English stop words, FTS5's BM25 over the rarer query words), and
 #: it is saturated into at most 0.1 of the score. Scaling that side by 0.25 to 2 (BM25_HALF 32
-#: to 4) changed no decision at 0.233 on the calibration set (9 of 10 unanswerable questions
-#: turned away, 3 of 14 answerable wrongly) nor on the evaluation's dev split (Markdown and
-#: HTML: 2 of 4 turned away, at most 1 of 24 wrongly); at 4 times, one unanswerable dev
-#: question got through. Not calibrated on Weaviate itself (no Docker where this was written):
+#: to 4), 0.233 turned away the same unanswerable questions and refused no more answerable
+#: ones, on the calibration set (9 of 10 turned away, 3 of 14 answerable wrongly) and on the
+#: evaluation's dev split (Markdown and HTML: 2 of 4 turned away, at most 1 of 24 wrongly);
+#: at 4 times, one unanswerable dev question got through (docs/knowledge-quality.md).
+#: Not calibrated on Weaviate itself (no Docker where this was written):
 #: tests/contract/knowledge/test_weaviate_calibration.py calibrates it where Docker runs and
 #: fails if this value does not hold; ``python -m switchboard_knowledge.calibrate --backend
 #: weaviate`` gives the figure to register in CALIBRATED.
