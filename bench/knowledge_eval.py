@@ -31,7 +31,7 @@ from typing import Any
 
 from switchboard_common.knowledge import KnowledgeQuery
 from switchboard_knowledge.backends.embedded import EmbeddedBackend
-from switchboard_knowledge.backends.embedded_search import DEFAULT_ALPHA
+from switchboard_knowledge.backends.fusion import DEFAULT_ALPHA
 from switchboard_knowledge.embeddings.local import LOCAL_DIMENSIONS, LocalEmbedder, WordPieceCounter
 from switchboard_knowledge.fillers import strip_fillers
 from switchboard_knowledge.relevance import calibrated_threshold

@@ -4,10 +4,11 @@ nearest neighbours are known, and documents/chunks built from them."""
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 
 import numpy as np
+import numpy.typing as npt
 
 from switchboard_knowledge.backends.base import ChunkRecord, DocumentRecord, Vector
 
@@ -72,3 +73,28 @@ def document(
         bytes=len(body.encode()),
         updated_at=when,
     )
+
+
+def toward(target: Vector, similarity: float, away: Vector) -> Vector:
+    """A unit vector whose cosine with ``target`` is ``similarity``, the rest along ``away``
+    (a unit vector orthogonal to ``target`` and to every stored chunk's vector)."""
+    rest = float(np.sqrt(max(1.0 - similarity**2, 0.0)))
+    mixed = similarity * target.astype(np.float64) + rest * away.astype(np.float64)
+    return (mixed / np.linalg.norm(mixed)).astype(np.float32)
+
+
+class ScriptedEmbedder:
+    """An :class:`~switchboard_knowledge.embeddings.base.Embedder` that knows its texts'
+    vectors in advance (queries only: the contract suite stores chunks with their vectors)."""
+
+    name = "contract/scripted"
+    dimensions = DIMS
+
+    def __init__(self, vectors: Mapping[str, Vector]) -> None:
+        self._vectors = dict(vectors)
+
+    async def embed(self, texts: Sequence[str]) -> npt.NDArray[np.float32]:
+        return np.stack([self._vectors[text] for text in texts]).astype(np.float32)
+
+    async def aclose(self) -> None:
+        return None

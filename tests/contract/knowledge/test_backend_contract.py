@@ -3,6 +3,11 @@
 Vectors are small (8 dimensions) and hand-made so the nearest neighbours are known; query
 texts either name the expected chunk's words or share no word with any chunk, so hybrid and
 vector-only backends must agree on the order.
+
+Scores are on one absolute scale for every backend (``backends.fusion``): the plain cosine
+when the words match nothing, otherwise ``alpha * cosine`` plus at most ``1 - alpha`` for the
+words. That is what lets one relevance threshold judge every backend's hits, so the suite
+checks it, and checks "no answer" and the hits' titles and sections through the service.
 """
 
 from __future__ import annotations
@@ -10,9 +15,17 @@ from __future__ import annotations
 import asyncio
 from dataclasses import replace
 
-from switchboard_knowledge.backends.base import ChunkRecord, KnowledgeBackend, ScoredChunk
+import pytest
 
-from .kb_helpers import WHEN, axis, chunk, cosine, document, vec
+from switchboard_common.business import BusinessDirectory, BusinessProfile
+from switchboard_common.knowledge import KnowledgeQuery
+from switchboard_knowledge.backends.base import ChunkRecord, KnowledgeBackend, ScoredChunk, Vector
+from switchboard_knowledge.backends.fusion import DEFAULT_ALPHA
+from switchboard_knowledge.embeddings.local import LOCAL_MODEL
+from switchboard_knowledge.relevance import threshold_for
+from switchboard_knowledge.service import KnowledgeService
+
+from .kb_helpers import WHEN, ScriptedEmbedder, axis, chunk, cosine, document, toward, vec
 
 A = "acme"
 B = "bellas-bistro"
@@ -298,3 +311,142 @@ async def test_count_chunks(backend: KnowledgeBackend) -> None:
     assert await backend.count_chunks(A) == 3
     await backend.delete_document(A, "hours")
     assert await backend.count_chunks(A) == 2
+
+
+# ---------------------------------------------------------------------- relevance and "no answer"
+
+GUIDE = "Brightwater customer guide"
+#: Orthogonal to every chunk of guide(): queries lean on it to get a chosen cosine.
+ELSEWHERE = axis(7)
+#: Float rounding of stored vectors (f16 in the embedded index).
+ROUNDING = 0.005
+
+
+def guide() -> list[ChunkRecord]:
+    """A titled document with section paths; no chunk says "do", "you", "sell", "kitchen",
+    "cabinets" or "kettles"."""
+
+    def part(position: int, heading: str, text: str, direction: int) -> ChunkRecord:
+        return chunk("guide", position, text, axis(direction), source=GUIDE, heading=heading)
+
+    return [
+        part(0, "Frequently asked questions > Payment", "Cash and credit cards.", 0),
+        part(1, "Opening hours", "Monday to Friday, eight until six.", 1),
+        part(2, "Service area", "The whole county and the islands.", 2),
+        part(3, "Emergencies", "A plumber on call at night for burst pipes.", 3),
+        part(4, "Prices > Callout", "A standard callout costs ninety pounds.", 4),
+        part(5, "Guarantee", "Twelve months on parts and labour.", 5),
+    ]
+
+
+def local_threshold(backend: KnowledgeBackend) -> float:
+    """The threshold the service applies on ``backend`` with the local embedder."""
+    chosen = threshold_for(f"local/{LOCAL_MODEL}", backend.name)
+    assert chosen.value is not None, f"{backend.name}: {chosen.basis}"
+    return chosen.value
+
+
+def service(
+    backend: KnowledgeBackend, threshold: float, queries: dict[str, Vector]
+) -> KnowledgeService:
+    """The knowledge service on ``backend``, its embedder scripted with the queries' vectors."""
+    directory = BusinessDirectory(
+        [BusinessProfile(business_id=A, name="Acme Plumbing", phone_numbers=["+15550100"])]
+    )
+    return KnowledgeService(
+        backend, ScriptedEmbedder(queries), directory, relevance_threshold=threshold
+    )
+
+
+async def test_an_unrelated_question_is_told_no_answer(backend: KnowledgeBackend) -> None:
+    threshold = local_threshold(backend)
+    await store(backend, A, guide())
+    queries = {
+        # No word in common; the nearest chunk a little below the threshold by cosine.
+        "do you sell kitchen cabinets": toward(axis(1), threshold - 0.05, ELSEWHERE),
+        # One word in common ("callout"), the vector far from everything.
+        "do you sell callout kettles": toward(axis(4), 0.1, ELSEWHERE),
+    }
+    knowledge = service(backend, threshold, queries)
+    for text in queries:
+        best = (await backend.search(A, queries[text], text, top_k=3))[0]
+        assert best.score < threshold, (text, best)
+        reply = await knowledge.query(KnowledgeQuery(business_id=A, text=text))
+        assert reply.no_answer, (text, reply)
+        assert reply.hits == []
+        assert reply.relevance_threshold == threshold
+
+
+async def test_a_matching_question_passes_with_its_title_and_section(
+    backend: KnowledgeBackend,
+) -> None:
+    threshold = local_threshold(backend)
+    await store(backend, A, guide())
+    # A paraphrase: a modest cosine (as a real embedder gives one), a word or two in common.
+    text = "um can I pay by credit card"
+    queries = {text: toward(axis(0), 0.35, ELSEWHERE)}
+    best = (await backend.search(A, queries[text], text, top_k=3))[0]
+    assert best.chunk_id == "guide-0"
+    assert best.score >= threshold
+
+    reply = await service(backend, threshold, queries).query(
+        KnowledgeQuery(business_id=A, text=text)
+    )
+    assert not reply.no_answer
+    assert all(hit.score >= threshold for hit in reply.hits)
+    top = reply.hits[0]
+    assert (top.source, top.heading) == (GUIDE, "Frequently asked questions > Payment")
+    assert (top.document_id, top.text) == ("guide", "Cash and credit cards.")
+
+
+async def test_search_hits_carry_the_document_title_and_section_path(
+    backend: KnowledgeBackend,
+) -> None:
+    await store(backend, A, guide())
+    hits = await backend.search(A, axis(4), "standard callout", top_k=6)
+    by_id = {hit.chunk_id: hit for hit in hits}
+    assert hits[0].chunk_id == "guide-4"
+    for stored in guide():
+        if stored.chunk_id in by_id:
+            found = by_id[stored.chunk_id]
+            assert (found.source, found.heading) == (GUIDE, stored.heading)
+
+
+async def test_scores_are_on_the_shared_absolute_scale(backend: KnowledgeBackend) -> None:
+    """Plain cosine when the words match nothing; alpha * cosine plus at most 1 - alpha."""
+    await store(backend, A, guide())
+    query = toward(axis(3), 0.6, ELSEWHERE)
+    (by_vector,) = await backend.search(A, query, NO_WORDS, top_k=1)
+    assert by_vector.chunk_id == "guide-3"
+    assert by_vector.score == pytest.approx(0.6, abs=ROUNDING)
+
+    hits = await backend.search(A, query, "burst pipes", top_k=6)
+    assert hits[0].chunk_id == "guide-3"
+    assert (
+        DEFAULT_ALPHA * 0.6 - ROUNDING <= hits[0].score < DEFAULT_ALPHA * 0.6 + (1 - DEFAULT_ALPHA)
+    )
+    assert hits[0].score > DEFAULT_ALPHA * 0.6  # the words count, a little
+    for hit in hits[1:]:  # orthogonal and no word in common: nothing
+        assert hit.score == pytest.approx(0.0, abs=ROUNDING)
+
+
+async def test_a_chunks_score_does_not_depend_on_what_else_is_stored(
+    backend: KnowledgeBackend,
+) -> None:
+    """The same query scores the same chunk alike with and without a far better competitor
+    (relative fusion lifted the best of a weak set to about 1.0). Only BM25's corpus
+    statistics may move it, and the words weigh little."""
+    query = toward(axis(3), 0.6, ELSEWHERE)
+    await store(backend, A, guide())
+    await store(backend, B, guide())
+    await store(backend, B, [chunk("rival", 0, "Harps mended.", query, source="Rival")])
+
+    for text, moves in ((NO_WORDS, ROUNDING), ("burst pipes", 0.02)):
+        alone = await backend.search(A, query, text, top_k=3)
+        crowded = await backend.search(B, query, text, top_k=3)
+        assert alone[0].chunk_id == "guide-3"
+        assert alone[0].score < 0.7, "a weak best hit stays weak"
+        assert crowded[0].chunk_id == "rival-0"  # cosine 1, its words unmatched
+        assert crowded[0].score >= DEFAULT_ALPHA - ROUNDING
+        shared = next(hit for hit in crowded if hit.chunk_id == "guide-3")
+        assert shared.score == pytest.approx(alone[0].score, abs=moves), text

@@ -1,5 +1,6 @@
 """WeaviateBackend logic that needs no server: tenant names, ids, filters, schema migration
-planning, record mapping, argument checks and how an unreachable server is reported."""
+planning, record mapping, how search results are ranked and scored, the queries a search
+sends, argument checks and how an unreachable server is reported."""
 
 from __future__ import annotations
 
@@ -9,8 +10,10 @@ import re
 import socket
 import time
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterator, Sequence
 from datetime import UTC, datetime
+from types import SimpleNamespace
+from typing import Any
 
 import httpx
 import numpy as np
@@ -21,15 +24,23 @@ from weaviate.exceptions import (
     WeaviateInvalidInputError,
     WeaviateQueryError,
 )
+from weaviate.outputs.query import MetadataReturn, Object
 
-from switchboard_knowledge.backends.base import BackendUnavailable, KnowledgeBackend
+from switchboard_knowledge.backends.base import BackendUnavailable, KnowledgeBackend, Vector
+from switchboard_knowledge.backends.fusion import DEFAULT_ALPHA, candidate_count, fuse, saturate
 from switchboard_knowledge.backends.weaviate import (
     WeaviateBackend,
+    both,
+    chunk_properties,
+    cosine_from_distance,
     document_from_properties,
     document_properties,
     is_backend_failure,
+    rank,
+    stored_cosine,
 )
 from switchboard_knowledge.backends.weaviate_schema import (
+    BM25_PROPERTIES,
     CHUNK_PROPERTIES,
     DOCUMENT_PROPERTIES,
     VECTOR_NAME,
@@ -44,7 +55,7 @@ from switchboard_knowledge.backends.weaviate_schema import (
     tenant_name,
 )
 
-from .kb_helpers import DIMS, WHEN, axis, chunk, document
+from .kb_helpers import DIMS, WHEN, axis, chunk, cosine, document, vec
 
 WEAVIATE_TENANT_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 pytestmark = pytest.mark.timeout(30)
@@ -190,6 +201,227 @@ def test_naive_datetimes_are_stored_as_utc() -> None:
     assert document_from_properties(props | {"updated_at": "2025-01-02T03:04:05Z"}).updated_at == (
         WHEN
     )
+
+
+# ---------------------------------------------------------------------- ranking
+
+Found = Object[dict[str, Any], None]
+
+
+def found(
+    chunk_id: str,
+    *,
+    distance: float | None = None,
+    bm25: float | None = None,
+    stored: Vector | None = None,
+    heading: str = "",
+    source: str = "guide.md",
+) -> Found:
+    """A search result as the client returns it: properties, metadata, maybe the vector."""
+    record = chunk("guide", 0, f"text of {chunk_id}", axis(0), source=source, heading=heading)
+    return Object(
+        uuid=chunk_uuid("acme", chunk_id),
+        metadata=MetadataReturn(distance=distance, score=bm25),
+        properties=chunk_properties(record) | {"chunk_id": chunk_id},
+        references=None,
+        vector={} if stored is None else {VECTOR_NAME: stored.astype(float).tolist()},
+        collection="KnowledgeChunk",
+    )
+
+
+def test_distances_become_cosine_similarities() -> None:
+    assert cosine_from_distance(0.0) == 1.0
+    assert cosine_from_distance(0.25) == 0.75
+    assert cosine_from_distance(1.5) == -0.5  # cosine distance runs 0..2
+    assert cosine_from_distance(None) == 0.0
+
+
+def test_vector_hits_alone_score_their_cosine() -> None:
+    nearest = [found("b", distance=0.6), found("a", distance=0.2), found("c", distance=1.2)]
+    hits = rank(nearest, [], axis(0), DEFAULT_ALPHA, top_k=2)
+    assert [(h.chunk_id, h.score) for h in hits] == [
+        ("a", pytest.approx(0.8)),
+        ("b", pytest.approx(0.4)),
+    ]
+    clamped = rank(nearest, [], axis(0), DEFAULT_ALPHA, top_k=3)
+    assert clamped[-1].score == 0.0  # a negative cosine is no relevance, not less
+
+
+def test_both_sides_are_fused_as_the_embedded_backend_fuses_them() -> None:
+    query = axis(0)
+    lexical_only = vec(0.6, 0.8)  # cosine 0.6 with the query, not among the vector hits
+    nearest = [found("a", distance=0.1), found("b", distance=0.3)]
+    lexical = [
+        found("b", bm25=4.0, stored=vec(1.0, 1.0)),
+        found("c", bm25=12.0, stored=lexical_only),
+    ]
+    hits = rank(nearest, lexical, query, 0.9, top_k=5)
+    expected = fuse(
+        {"a": 0.9, "b": 0.7, "c": cosine(query, lexical_only)}, {"b": 4.0, "c": 12.0}, 0.9
+    )
+    assert {h.chunk_id: h.score for h in hits} == pytest.approx(expected)
+    assert [h.chunk_id for h in hits] == sorted(expected, key=lambda k: -expected[k])
+    # b's cosine comes from its distance (the server's), not from the vector it came back with.
+    assert hits[[h.chunk_id for h in hits].index("b")].score == pytest.approx(
+        0.9 * 0.7 + 0.1 * saturate(4.0)
+    )
+
+
+def test_a_chunks_score_does_not_depend_on_its_competitors() -> None:
+    """Relative-score fusion put the best of a weak set at 1.0; this score stays where it is."""
+    weak = [found("a", distance=0.7)]
+    words = [found("a", bm25=2.0)]
+    alone = rank(weak, words, axis(0), DEFAULT_ALPHA, top_k=3)
+    strong = [found("z", distance=0.0), *weak]
+    crowded = rank(
+        strong, [found("z", bm25=9.0, stored=axis(0)), *words], axis(0), DEFAULT_ALPHA, 3
+    )
+    assert alone[0].chunk_id == "a"
+    assert alone[0].score == pytest.approx(0.9 * 0.3 + 0.1 * saturate(2.0))
+    assert alone[0].score < 0.5
+    assert crowded[0].chunk_id == "z"
+    assert {h.chunk_id: h.score for h in crowded}["a"] == alone[0].score
+
+
+def test_ties_go_to_the_chunk_id() -> None:
+    nearest = [found("b", distance=0.5), found("a", distance=0.5)]
+    assert [h.chunk_id for h in rank(nearest, [], axis(0), 0.9, top_k=2)] == ["a", "b"]
+
+
+def test_hits_carry_the_document_title_and_section_path() -> None:
+    hit = found("a", distance=0.1, heading="Billing > Payment", source="Brightwater guide")
+    (scored,) = rank([hit], [], axis(0), DEFAULT_ALPHA, top_k=1)
+    assert (scored.source, scored.heading) == ("Brightwater guide", "Billing > Payment")
+    assert (scored.document_id, scored.text) == ("guide", "text of a")
+
+
+def test_a_lexical_match_without_a_usable_stored_vector_counts_cosine_zero() -> None:
+    assert stored_cosine(axis(0).tolist(), found("a", bm25=1.0)) == 0.0
+    wrong = found("a", bm25=1.0, stored=np.ones(3, dtype=np.float32))
+    assert stored_cosine(axis(0).tolist(), wrong) == 0.0
+    assert stored_cosine(axis(0).tolist(), found("a", stored=vec(1.0, 1.0))) == pytest.approx(
+        0.5**0.5
+    )
+    (hit,) = rank([], [found("a", bm25=8.0)], axis(0), 0.9, top_k=1)
+    assert hit.score == pytest.approx(0.1 * 0.5)
+
+
+class FakeQueries:
+    """The ``query`` namespace of a tenant's chunk collection: records what search sends."""
+
+    def __init__(self, nearest: Sequence[Found], lexical: Sequence[Found]) -> None:
+        self.nearest = list(nearest)
+        self.lexical = list(lexical)
+        self.calls: list[tuple[str, Any, dict[str, Any]]] = []
+        self.failure: Exception | None = None
+
+    async def near_vector(self, vector: list[float], **kwargs: Any) -> SimpleNamespace:
+        self.calls.append(("near_vector", vector, kwargs))
+        if self.failure is not None:
+            raise self.failure
+        return SimpleNamespace(objects=self.nearest)
+
+    async def bm25(self, text: str, **kwargs: Any) -> SimpleNamespace:
+        self.calls.append(("bm25", text, kwargs))
+        return SimpleNamespace(objects=self.lexical)
+
+
+class FakeChunkCollection:
+    def __init__(self, queries: FakeQueries) -> None:
+        self.query = queries
+        self.tenants: list[str] = []
+
+    def with_tenant(self, tenant: str) -> FakeChunkCollection:
+        self.tenants.append(tenant)
+        return self
+
+
+def wired(backend: WeaviateBackend, queries: FakeQueries) -> FakeChunkCollection:
+    """``backend`` as if started, its chunk collection answering from ``queries``."""
+    collection = FakeChunkCollection(queries)
+    backend._chunks = backend._documents = collection  # type: ignore[assignment]
+    backend._tenants.add(tenant_name("Acme"))
+    return collection
+
+
+async def test_search_asks_for_both_candidate_sets_and_fuses_them() -> None:
+    backend = WeaviateBackend(dimensions=DIMS)
+    queries = FakeQueries(
+        [found("a", distance=0.2), found("b", distance=0.5)],
+        [found("b", bm25=8.0, stored=vec(1.0, 1.0)), found("c", bm25=20.0, stored=axis(1))],
+    )
+    collection = wired(backend, queries)
+    hits = await backend.search("Acme", axis(0), "drain cleaning", 3, document_ids=["guide"])
+
+    assert collection.tenants == [tenant_name("Acme")]
+    (near_name, vector, near), (bm25_name, text, words) = queries.calls
+    assert (near_name, bm25_name, text) == ("near_vector", "bm25", "drain cleaning")
+    assert vector == pytest.approx(axis(0).tolist())
+    assert near["target_vector"] == VECTOR_NAME
+    assert near["limit"] == 3
+    assert near["return_metadata"].distance is True
+    assert words["query_properties"] == BM25_PROPERTIES == ["heading", "text"]
+    assert words["limit"] == candidate_count(3)
+    assert words["include_vector"] == [VECTOR_NAME]
+    assert words["return_metadata"].score is True
+    for sent in (near, words):  # the document filter reaches both sides
+        assert sent["filters"].value == ["guide"]
+        assert sent["filters"].operator.name == "CONTAINS_ANY"
+    assert [h.chunk_id for h in hits] == ["a", "b", "c"]
+    assert hits[0].score == pytest.approx(0.9 * 0.8)  # a: no words matched, so 0 on that side
+    assert hits[1].score == pytest.approx(0.9 * 0.5 + 0.1 * 0.5)
+    assert hits[2].score == pytest.approx(0.1 * saturate(20.0))  # c: orthogonal, words only
+
+
+@pytest.mark.parametrize(("text", "alpha"), [("   ", DEFAULT_ALPHA), ("drain", 1.0)])
+async def test_without_words_or_weight_the_search_is_by_vector_alone(
+    text: str, alpha: float
+) -> None:
+    backend = WeaviateBackend(dimensions=DIMS, alpha=alpha)
+    queries = FakeQueries([found("a", distance=0.25)], [found("z", bm25=99.0)])
+    wired(backend, queries)
+    hits = await backend.search("Acme", axis(0), text, 5)
+    assert [name for name, _, _ in queries.calls] == ["near_vector"]
+    assert queries.calls[0][2]["filters"] is None
+    assert [(h.chunk_id, h.score) for h in hits] == [("a", 0.75)]
+
+
+async def test_search_failures_are_reported_as_unavailable() -> None:
+    backend = WeaviateBackend(dimensions=DIMS)
+    queries = FakeQueries([], [])
+    queries.failure = WeaviateQueryError("shard down", "gRPC")
+    wired(backend, queries)
+    with pytest.raises(BackendUnavailable, match=r"search failed .*shard down"):
+        await backend.search("Acme", axis(0), "drain", 5)
+    assert tenant_name("Acme") not in backend._tenants  # looked up again next time
+
+
+async def test_when_one_side_fails_the_other_is_not_left_running() -> None:
+    waiting = asyncio.Event()
+    cancelled = False
+
+    async def fails() -> None:
+        await asyncio.sleep(0)
+        raise WeaviateQueryError("boom", "gRPC")
+
+    async def waits() -> None:
+        nonlocal cancelled
+        try:
+            await waiting.wait()
+        except asyncio.CancelledError:
+            cancelled = True
+            raise
+
+    for first, second in ((fails(), waits()), (waits(), fails())):
+        cancelled = False
+        with pytest.raises(WeaviateQueryError):
+            await both(first, second)
+        assert cancelled
+    assert await both(asyncio.sleep(0, "a"), asyncio.sleep(0, 2)) == ("a", 2)
+
+
+def test_the_default_weight_is_the_embedded_backends() -> None:
+    assert WeaviateBackend(dimensions=DIMS).alpha == DEFAULT_ALPHA
 
 
 # ---------------------------------------------------------------------- the backend object

@@ -48,8 +48,8 @@ class KnowledgeErrorCode(StrEnum):
 
 class KnowledgeHit(BaseModel):
     """One ranked chunk: ``source`` is the document's name or title and ``heading`` its
-    section path ("Menu > Desserts"). ``score`` is higher-is-better, absolute (comparable
-    across queries) on the embedded backend."""
+    section path ("Menu > Desserts"). ``score`` is higher-is-better and absolute (comparable
+    across queries), on the same scale on every backend."""
 
     model_config = ConfigDict(frozen=True)
 

@@ -22,7 +22,7 @@ from .embeddings import make_embedder
 from .embeddings.base import warm_up
 from .embeddings.local import WordPieceCounter
 from .jobs import JobStore
-from .relevance import calibrated_threshold
+from .relevance import threshold_for
 from .service import KnowledgeService
 from .settings import KnowledgeSettings
 
@@ -61,6 +61,13 @@ async def serve(settings: KnowledgeSettings) -> None:
         nc = await stack.enter_async_context(connected(NatsSettings(), "knowledge"))
         directory = await open_directory(nc, settings.businesses_file)
         stack.push_async_callback(directory.close)
+        threshold = threshold_for(embedder.name, backend.name, settings.relevance_threshold)
+        log.log(
+            logging.INFO if threshold.value is not None else logging.WARNING,
+            "relevance threshold %s: %s",
+            threshold.value,
+            threshold.basis,
+        )
         service = KnowledgeService(
             backend,
             embedder,
@@ -68,9 +75,7 @@ async def serve(settings: KnowledgeSettings) -> None:
             settings.chunk_max_tokens,
             settings.chunk_overlap_tokens,
             WordPieceCounter() if settings.embedder == "local" else None,
-            settings.relevance_threshold
-            if settings.relevance_threshold is not None
-            else calibrated_threshold(embedder.name, backend.name),
+            threshold.value,
         )
         bus = KnowledgeBus(nc, service, settings.max_concurrent_requests)
         await bus.start()

@@ -3,7 +3,11 @@ the threshold :func:`~.relevance.choose_threshold` picks from them.
 
 ``DIR/questions.json`` names a document in ``DIR`` and lists answerable questions (with the
 heading their answer is under) and unanswerable ones. The document is ingested through the
-real pipeline (extract, chunk, local embedder, embedded backend) into a temporary directory.
+real pipeline (extract, chunk, local embedder) into the embedded backend in a temporary
+directory, or with ``--backend weaviate`` into a Weaviate server: collections of its own
+(``CalibrationChunk`` and ``CalibrationDocument`` by default; production's are not touched),
+the document deleted again at the end. The API key, if any, comes from
+``KNOWLEDGE_WEAVIATE_API_KEY``.
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ import argparse
 import asyncio
 import json
 import mimetypes
+import os
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -20,8 +25,9 @@ from typing import Any
 
 from switchboard_common.knowledge import KnowledgeQuery
 
+from .backends.base import KnowledgeBackend
 from .backends.embedded import EmbeddedBackend
-from .backends.embedded_search import DEFAULT_ALPHA
+from .backends.fusion import DEFAULT_ALPHA
 from .embeddings.local import LOCAL_DIMENSIONS, LocalEmbedder, WordPieceCounter
 from .fillers import strip_fillers
 from .relevance import choose_threshold
@@ -58,46 +64,88 @@ async def calibrate(
     directory: Path,
     alpha: float = DEFAULT_ALPHA,
     keyword_text: Callable[[str], str] | None = strip_fillers,
+    backend: KnowledgeBackend | None = None,
 ) -> Calibration:
     """Best-hit scores of the calibration questions, with the service configured as given
-    (the vector weight ``alpha`` and the keyword side's query text change the scale)."""
+    (the vector weight ``alpha`` and the keyword side's query text change the scale).
+
+    ``backend``: calibrate this one (not yet started; started and closed here, with its own
+    ``alpha``) instead of an embedded backend with ``alpha``."""
     spec = json.loads((directory / "questions.json").read_text())
     document = directory / spec["document"]
     content_type = mimetypes.guess_type(document.name)[0] or "text/markdown"
     embedder = LocalEmbedder()
     result = Calibration()
     with tempfile.TemporaryDirectory() as data_dir:
-        backend = EmbeddedBackend(Path(data_dir), LOCAL_DIMENSIONS, alpha=alpha)
-        await backend.start()
+        store = backend or EmbeddedBackend(Path(data_dir), LOCAL_DIMENSIONS, alpha=alpha)
+        await store.start()
         try:
             service = KnowledgeService(
-                backend,
+                store,
                 embedder,
                 _OneBusiness(),
                 token_counter=WordPieceCounter(),
                 keyword_text=keyword_text,
             )
             service.relevance_threshold = None  # raw scores: every hit comes back
-            await service.ingest(BUSINESS, document.name, content_type, document.read_bytes())
-            for question, heading in spec["answerable"]:
-                reply = await service.query(KnowledgeQuery(business_id=BUSINESS, text=question))
-                result.answerable.append(reply.hits[0].score)
-                top = reply.hits[0].heading + "\n" + reply.hits[0].text
-                result.top1_correct += heading in top
-            for question in spec["unanswerable"]:
-                reply = await service.query(KnowledgeQuery(business_id=BUSINESS, text=question))
-                result.unanswerable.append(reply.hits[0].score)
+            data = document.read_bytes()
+            ingested = await service.ingest(BUSINESS, document.name, content_type, data)
+            try:
+                for question, heading in spec["answerable"]:
+                    reply = await service.query(KnowledgeQuery(business_id=BUSINESS, text=question))
+                    result.answerable.append(reply.hits[0].score)
+                    top = reply.hits[0].heading + "\n" + reply.hits[0].text
+                    result.top1_correct += heading in top
+                for question in spec["unanswerable"]:
+                    reply = await service.query(KnowledgeQuery(business_id=BUSINESS, text=question))
+                    result.unanswerable.append(reply.hits[0].score)
+            finally:
+                await store.delete_document(BUSINESS, ingested.document.document_id)
         finally:
-            await backend.close()
+            await store.close()
             await embedder.aclose()
     return result
 
 
-def main() -> None:
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("directory", type=Path)
-    args = parser.parse_args()
-    result = asyncio.run(calibrate(args.directory))
+    parser.add_argument("--backend", choices=["embedded", "weaviate"], default="embedded")
+    parser.add_argument("--weaviate-host", default="127.0.0.1")
+    parser.add_argument("--weaviate-http-port", type=int, default=8080)
+    parser.add_argument("--weaviate-grpc-port", type=int, default=50051)
+    parser.add_argument("--weaviate-secure", action="store_true", help="TLS on both channels")
+    parser.add_argument(
+        "--weaviate-collections",
+        default="Calibration",
+        metavar="PREFIX",
+        help="collections PREFIXChunk and PREFIXDocument (default: %(default)s)",
+    )
+    return parser.parse_args(argv)
+
+
+def backend_from_args(args: argparse.Namespace) -> KnowledgeBackend | None:
+    """The backend ``args`` ask for; None: the default, a temporary embedded one."""
+    if args.backend != "weaviate":
+        return None
+    from .backends.weaviate import WeaviateBackend
+
+    return WeaviateBackend(
+        dimensions=LOCAL_DIMENSIONS,
+        http_host=args.weaviate_host,
+        http_port=args.weaviate_http_port,
+        grpc_port=args.weaviate_grpc_port,
+        secure=args.weaviate_secure,
+        api_key=os.environ.get("KNOWLEDGE_WEAVIATE_API_KEY") or None,
+        collection=f"{args.weaviate_collections}Chunk",
+        document_collection=f"{args.weaviate_collections}Document",
+    )
+
+
+def main() -> None:
+    args = parse_args()
+    result = asyncio.run(calibrate(args.directory, backend=backend_from_args(args)))
+    print(f"backend {args.backend}")
     print("answerable  ", sorted(round(s, 3) for s in result.answerable))
     print("unanswerable", sorted(round(s, 3) for s in result.unanswerable))
     print(f"top-1 correct {result.top1_correct}/{len(result.answerable)}")

@@ -48,7 +48,8 @@ class KnowledgeSettings(BaseSettings):
     relevance_threshold: float | None = Field(
         None,
         description="Score a hit needs to count as an answer; unset: the one calibrated for "
-        "the embedder and backend (see relevance.py), or none if that pair is uncalibrated.",
+        "the embedder and backend, or carried over from a pair on the same scale (see "
+        "relevance.py), or none (a warning at start-up: every hit passes).",
     )
     chunk_overlap_tokens: int = Field(40, ge=0)
     sync_ingest_max_bytes: int = Field(

@@ -14,7 +14,6 @@ import pytest
 
 from switchboard_knowledge.backends.base import ChunkRecord, DocumentRecord, Vector
 from switchboard_knowledge.backends.embedded import EmbeddedBackend
-from switchboard_knowledge.backends.embedded_search import BM25_HALF, fuse
 from switchboard_knowledge.backends.embedded_store import INDEX_FILE
 
 DIMS = 16
@@ -171,14 +170,6 @@ async def test_hybrid_rank_a_word_match_up(backend: EmbeddedBackend) -> None:
     filtered = await backend.search("acme", v, "opening", top_k=2, document_ids=["doc"])
     assert filtered[0].text == "opening hours daily"
     assert filtered[1].score < filtered[0].score
-
-
-def test_fusion_keeps_absolute_scores() -> None:
-    fused = fuse({1: 0.9, 2: 0.5}, {2: BM25_HALF}, alpha=0.75)
-    assert fused == pytest.approx({1: 0.75 * 0.9, 2: 0.75 * 0.5 + 0.25 * 0.5})
-    # Absolute: a weak best hit stays weak (no per-query stretch to the top of the scale).
-    weak = fuse({1: 0.2, 2: 0.1}, {}, alpha=0.75)
-    assert max(weak.values()) == pytest.approx(0.15)
 
 
 async def test_concurrent_writes_and_searches(backend: EmbeddedBackend) -> None:

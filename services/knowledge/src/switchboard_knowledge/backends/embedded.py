@@ -24,8 +24,8 @@ from typing import TypeVar
 from switchboard_common.ids import TOKEN_RE
 
 from .base import BackendUnavailable, ChunkRecord, DocumentRecord, ScoredChunk, Vector
-from .embedded_search import DEFAULT_ALPHA
 from .embedded_store import DB_FILE, BusinessStore, as_vector
+from .fusion import DEFAULT_ALPHA
 
 T = TypeVar("T")
 
@@ -47,7 +47,7 @@ class EmbeddedBackend:
         save_delay_s: float = 1.0,
         workers: int = DEFAULT_WORKERS,
     ) -> None:
-        """``alpha`` weighs the vector side of hybrid ranking (1 = vector only), as Weaviate's."""
+        """``alpha`` weighs the vector side of the fused score (:mod:`.fusion`; 1: vector only)."""
         if dimensions <= 0:
             raise ValueError("dimensions must be positive")
         if not 0.0 <= alpha <= 1.0:

@@ -1,11 +1,9 @@
 """Ranking for the embedded backend: usearch cosine, optionally fused with sqlite FTS5 BM25.
 
-Fusion keeps an absolute relevance score, so that one threshold can tell "no answer" from an
-answer whatever the query: over the union of vector and BM25 candidates the score is
-``alpha * cosine + (1 - alpha) * bm25 / (bm25 + BM25_HALF)`` (chunks the BM25 side did not
-match get 0 there). BM25 is saturated by a fixed constant, not normalised per query: per-query
-min-max put the top hit at 0.75-1.0 whatever it was. When the text matches no chunk (or
-``alpha`` is 1) the score is the plain cosine similarity.
+The score is the absolute relevance of :mod:`.fusion`, shared with the Weaviate backend, over
+the union of vector and BM25 candidates (each candidate's exact cosine included), so that one
+threshold can tell "no answer" from an answer whatever the query. When the text matches no
+chunk (or ``alpha`` is 1) the score is the plain cosine similarity.
 """
 
 from __future__ import annotations
@@ -19,28 +17,18 @@ import numpy.typing as npt
 from . import embedded_sql as sql
 from .base import ScoredChunk
 from .embedded_usearch import Index
+from .fusion import candidate_count, fuse
 
 #: Below this many vectors a brute-force scan is as fast as HNSW, and exact.
 EXACT_BELOW = 2_000
 #: A document filter matching at most this many chunks is scored exactly (no over-fetch).
 FILTER_EXACT_LIMIT = 20_000
 
-#: The vector side's weight, chosen on the evaluation's dev split (bench.knowledge_candidates:
-#: 0.85-0.95 rank alike; 0.9 turns more unanswerable questions away within 5 % of answerable).
-DEFAULT_ALPHA = 0.9
-
-#: The BM25 score that counts as half a lexical match (FTS5 scores run about 0-20).
-BM25_HALF = 8.0
-
 #: Most postings (chunk, word pairs) BM25 may walk per query: bounds hybrid latency.
 POSTINGS_BUDGET = 1_500
 
 Query = Callable[[str, Sequence[object]], list[tuple[Any, ...]]]
 Scores = dict[int, float]
-
-
-def lexical_candidates(top_k: int) -> int:
-    return max(2 * top_k, 20)
 
 
 class Searcher:
@@ -69,14 +57,11 @@ class Searcher:
         else:
             # A small filter is scored exactly: take the best few by vector and let BM25
             # re-rank just those (an FTS5 match joined to a filter walks every posting).
-            cosine = self._nearest(vector, lexical_candidates(top_k), allowed)
+            cosine = self._nearest(vector, candidate_count(top_k), allowed)
             lexical = self._bm25_among(text, list(cosine)) if self._alpha < 1.0 else {}
-        if lexical:
-            extra = [k for k in lexical if k not in cosine]
-            cosine.update(self._cosine(vector, np.array(extra, dtype=np.uint64)))
-            scores = fuse(cosine, lexical, self._alpha)
-        else:
-            scores = {k: min(max(c, 0.0), 1.0) for k, c in cosine.items()}
+        extra = [k for k in lexical if k not in cosine]
+        cosine.update(self._cosine(vector, np.array(extra, dtype=np.uint64)))
+        scores = fuse(cosine, lexical, self._alpha)
         best = sorted(scores, key=lambda k: (-scores[k], -cosine.get(k, 0.0), k))[:top_k]
         return self._rows(best, scores)
 
@@ -156,7 +141,7 @@ class Searcher:
         match = sql.fts_query(self._selective_words(text))
         if match is None:
             return {}
-        limit = lexical_candidates(top_k)
+        limit = candidate_count(top_k)
         if document_ids is None:
             rows = self._query(sql.BM25_TOP, [match, limit])
         else:
@@ -180,17 +165,3 @@ class Searcher:
         )
         by_key = {int(r[0]): r for r in rows}
         return [sql.chunk_from_row(by_key[k], scores[k]) for k in keys if k in by_key]
-
-
-def saturate(bm25: float) -> float:
-    """BM25 onto [0, 1) by a fixed curve: the same match scores the same in any query."""
-    bm25 = max(bm25, 0.0)
-    return bm25 / (bm25 + BM25_HALF)
-
-
-def fuse(cosine: Scores, lexical: Scores, alpha: float) -> Scores:
-    return {
-        k: alpha * min(max(cosine.get(k, 0.0), 0.0), 1.0)
-        + (1.0 - alpha) * saturate(lexical.get(k, 0.0))
-        for k in cosine.keys() | lexical.keys()
-    }

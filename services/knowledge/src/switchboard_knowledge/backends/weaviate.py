@@ -13,10 +13,22 @@ How the contract maps onto Weaviate (details and the pure helpers in :mod:`.weav
 * :meth:`WeaviateBackend.start` creates the collections if missing, otherwise adds missing
   properties and refuses (:class:`~.weaviate_schema.WeaviateSchemaError`) a collection without
   multi-tenancy, without our ``default`` vector, or with a property of the wrong type.
-* ``search`` is a hybrid query (BM25 over ``text`` + our vector, relative-score fusion,
-  ``alpha`` weighting the vector side); its fused score (0..1, higher is better) is the
-  :attr:`ScoredChunk.score`. With an empty text it is a pure vector query whose score is the
-  cosine similarity (``1 - distance``).
+* ``search`` asks for two candidate sets at once, the nearest chunks by our vector
+  (``near_vector``; cosine similarity = ``1 - distance``) and the best BM25 matches of the
+  text (``bm25`` over ``heading`` and ``text``, with each match's stored vector so that its
+  exact cosine is known), and scores their union on the client with :func:`.fusion.fuse`,
+  the function the embedded backend uses: ``alpha * cosine + (1 - alpha) * saturated BM25``,
+  or the plain cosine when the text matches nothing. The score is absolute (the same chunk
+  scores the same whatever else is stored), so one relevance threshold serves both backends.
+  Weaviate's own hybrid query is not used: its fusions rescale each query's scores (relative
+  score: min-max per query), which puts the top hit near 1.0 whatever it is.
+
+  The lexical side differs by implementation: Weaviate scores BM25F with its English stop
+  words removed, the embedded backend FTS5's BM25 over the query's rarer words (both with
+  k1 = 1.2 and b = 0.75). That side is only 10 % of the score (default ``alpha`` 0.9) and
+  saturated, so the difference is bounded; still, this backend's threshold is to be
+  recalibrated with ``python -m switchboard_knowledge.calibrate --backend weaviate`` where
+  Weaviate runs (:mod:`switchboard_knowledge.relevance` says what holds until then).
 * ``replace_document`` writes the new chunks first (upserts by id, tagged with a fresh
   ``revision``), then deletes the document's chunks of any other revision, then writes the
   document record: no window in which the document has no chunks, and nothing stale once it
@@ -29,10 +41,10 @@ from __future__ import annotations
 import asyncio
 import uuid
 import weakref
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Mapping, Sequence
 from contextlib import asynccontextmanager, suppress
 from datetime import UTC, datetime
-from typing import Any, cast
+from typing import Any, TypeVar, cast
 
 import httpx
 import numpy as np
@@ -40,10 +52,11 @@ import weaviate
 from weaviate.classes.config import Configure, Reconfigure, VectorDistances
 from weaviate.classes.data import DataObject
 from weaviate.classes.init import AdditionalConfig, Auth, Timeout
-from weaviate.classes.query import FilterReturn, HybridFusion, MetadataQuery, Sort
+from weaviate.classes.query import FilterReturn, MetadataQuery, Sort
 from weaviate.classes.tenants import Tenant
 from weaviate.collections import CollectionAsync
 from weaviate.exceptions import WeaviateBaseError, WeaviateInvalidInputError
+from weaviate.outputs.query import Object
 
 from .base import (
     BackendUnavailable,
@@ -52,6 +65,7 @@ from .base import (
     ScoredChunk,
     Vector,
 )
+from .fusion import DEFAULT_ALPHA, candidate_count, fuse
 from .weaviate_schema import (
     BM25_PROPERTIES,
     CHUNK_PROPERTIES,
@@ -74,6 +88,9 @@ from .weaviate_schema import (
 __all__ = ["BackendUnavailable", "WeaviateBackend", "WeaviateSchemaError"]
 
 Collection = CollectionAsync[dict[str, Any], None]
+Found = Object[dict[str, Any], None]
+A = TypeVar("A")
+B = TypeVar("B")
 
 #: Objects per insert request (one gRPC batch each).
 _BATCH = 200
@@ -98,6 +115,22 @@ def is_backend_failure(exc: BaseException) -> bool:
         return True
     module = type(exc).__module__ or ""
     return module.startswith(("grpc", "httpx", "httpcore"))
+
+
+async def both(first: Awaitable[A], second: Awaitable[B]) -> tuple[A, B]:
+    """Both results, awaited concurrently. When one fails, the other is cancelled and the
+    failure raised (``gather`` would leave the other running, its outcome never read)."""
+    one, two = asyncio.ensure_future(first), asyncio.ensure_future(second)
+    try:
+        await asyncio.wait((one, two), return_when=asyncio.FIRST_EXCEPTION)
+    finally:  # also when we are cancelled ourselves (the guard's timeout)
+        for task in (one, two):
+            task.cancel()  # a finished task ignores this
+        await asyncio.gather(one, two, return_exceptions=True)
+    for task in (one, two):
+        if not task.cancelled() and (failure := task.exception()) is not None:
+            raise failure
+    return one.result(), two.result()
 
 
 def _detail(exc: BaseException) -> str:
@@ -131,7 +164,7 @@ class WeaviateBackend:
         api_key: str | None = None,
         collection: str = DEFAULT_CHUNK_COLLECTION,
         document_collection: str = DEFAULT_DOCUMENT_COLLECTION,
-        alpha: float = 0.75,
+        alpha: float = DEFAULT_ALPHA,
         timeout_s: float = 15.0,
         connect_timeout_s: float = 5.0,
     ) -> None:
@@ -484,36 +517,44 @@ class WeaviateBackend:
             if not await self._has_tenant(tenant):
                 return []
             chunk_col = chunk_col.with_tenant(tenant)
-            if text.strip():
-                result = await chunk_col.query.hybrid(
-                    text,
-                    vector=query_vector,
-                    alpha=self.alpha,
-                    query_properties=BM25_PROPERTIES,
-                    fusion_type=HybridFusion.RELATIVE_SCORE,
-                    target_vector=VECTOR_NAME,
-                    limit=top_k,
-                    filters=filters,
-                    return_metadata=MetadataQuery(score=True),
-                    return_properties=_CHUNK_FIELDS,
+            # As the embedded backend: top_k by vector, more by BM25 (their cosines known).
+            if self.alpha < 1.0 and text.strip():
+                nearest, lexical = await both(
+                    self._nearest(chunk_col, query_vector, top_k, filters),
+                    self._matching(chunk_col, text, candidate_count(top_k), filters),
                 )
-                scores = [obj.metadata.score or 0.0 for obj in result.objects]
             else:
-                result = await chunk_col.query.near_vector(
-                    query_vector,
-                    target_vector=VECTOR_NAME,
-                    limit=top_k,
-                    filters=filters,
-                    return_metadata=MetadataQuery(distance=True),
-                    return_properties=_CHUNK_FIELDS,
-                )
-                scores = [1.0 - (obj.metadata.distance or 0.0) for obj in result.objects]
-        hits = [
-            scored_chunk(obj.properties, float(score))
-            for obj, score in zip(result.objects, scores, strict=True)
-        ]
-        hits.sort(key=lambda hit: hit.score, reverse=True)  # stable: keeps server order on ties
-        return hits[:top_k]
+                nearest, lexical = await self._nearest(chunk_col, query_vector, top_k, filters), []
+        return rank(nearest, lexical, query_vector, self.alpha, top_k)
+
+    @staticmethod
+    async def _nearest(
+        chunks: Collection, vector: list[float], limit: int, filters: FilterReturn | None
+    ) -> Sequence[Found]:
+        result = await chunks.query.near_vector(
+            vector,
+            target_vector=VECTOR_NAME,
+            limit=limit,
+            filters=filters,
+            return_metadata=MetadataQuery(distance=True),
+            return_properties=_CHUNK_FIELDS,
+        )
+        return result.objects
+
+    @staticmethod
+    async def _matching(
+        chunks: Collection, text: str, limit: int, filters: FilterReturn | None
+    ) -> Sequence[Found]:
+        result = await chunks.query.bm25(
+            text,
+            query_properties=BM25_PROPERTIES,
+            limit=limit,
+            filters=filters,
+            include_vector=[VECTOR_NAME],
+            return_metadata=MetadataQuery(score=True),
+            return_properties=_CHUNK_FIELDS,
+        )
+        return result.objects
 
     async def count_chunks(self, business_id: str) -> int:
         tenant = tenant_name(business_id)
@@ -522,6 +563,52 @@ class WeaviateBackend:
             if not await self._has_tenant(tenant):
                 return 0
             return await self._count(chunk_col.with_tenant(tenant))
+
+
+# ---------------------------------------------------------------------- ranking
+
+
+def cosine_from_distance(distance: float | None) -> float:
+    """Weaviate's cosine distance (``1 - cosine``, 0..2) as a similarity; unknown: 0."""
+    return 0.0 if distance is None else 1.0 - float(distance)
+
+
+def stored_cosine(query: Sequence[float], found: Found) -> float:
+    """The cosine between ``query`` and the vector stored with ``found`` (0 if absent)."""
+    stored = found.vector.get(VECTOR_NAME) if found.vector else None
+    if not stored:
+        return 0.0
+    a = np.asarray(query, dtype=np.float64)
+    b = np.asarray(stored, dtype=np.float64)
+    if b.shape != a.shape:  # a multi-vector or another dimension: not ours
+        return 0.0
+    norms = float(np.linalg.norm(a) * np.linalg.norm(b))
+    return float(a @ b) / norms if norms > 0.0 else 0.0
+
+
+def rank(
+    nearest: Sequence[Found],
+    lexical: Sequence[Found],
+    query: Sequence[float],
+    alpha: float,
+    top_k: int,
+) -> list[ScoredChunk]:
+    """The best ``top_k`` of both candidate sets, scored by :func:`.fusion.fuse`.
+
+    ``nearest`` come from ``near_vector`` with their distance; ``lexical`` from ``bm25`` with
+    their score and stored vector. Ties go to the higher cosine, then the chunk id."""
+    cosine = {found.uuid: cosine_from_distance(found.metadata.distance) for found in nearest}
+    bm25 = {found.uuid: float(found.metadata.score or 0.0) for found in lexical}
+    for found in lexical:
+        if found.uuid not in cosine:
+            cosine[found.uuid] = stored_cosine(query, found)
+    properties = {found.uuid: found.properties for found in (*lexical, *nearest)}
+    scores = fuse(cosine, bm25, alpha)
+    best = sorted(
+        scores,
+        key=lambda key: (-scores[key], -cosine.get(key, 0.0), _str(properties[key], "chunk_id")),
+    )
+    return [scored_chunk(properties[key], scores[key]) for key in best[:top_k]]
 
 
 # ---------------------------------------------------------------------- record <-> properties

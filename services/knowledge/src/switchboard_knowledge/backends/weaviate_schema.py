@@ -86,8 +86,8 @@ DOCUMENT_PROPERTIES: tuple[PropertySpec, ...] = (
     PropertySpec("updated_at", DataType.DATE),
 )
 
-#: What BM25 looks at in a hybrid query.
-BM25_PROPERTIES = ["text"]
+#: What BM25 searches: heading and text, as the embedded backend's FTS5 index does.
+BM25_PROPERTIES = ["heading", "text"]
 
 
 def check_collection_name(name: str) -> str:
