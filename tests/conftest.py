@@ -4,6 +4,7 @@ the one way generated-input tests run."""
 from __future__ import annotations
 
 import os
+import socket
 from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import cache
@@ -45,9 +46,27 @@ WEAVIATE_IMAGE = "cr.weaviate.io/semitechnologies/weaviate:1.36.2"
 DOCKER_PING_TIMEOUT_S = 3
 
 
+def _engine_socket_problem() -> str | None:
+    """A local engine's socket that cannot be reached, asked first with a socket we close:
+    docker-py leaves its socket open when the connection is refused (a ResourceWarning)."""
+    host = os.environ.get("DOCKER_HOST", "unix:///var/run/docker.sock")
+    if not host.startswith("unix://"):
+        return None  # a remote engine: docker-py judges it
+    path = host.removeprefix("unix://")
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as probe:
+        probe.settimeout(DOCKER_PING_TIMEOUT_S)
+        try:
+            probe.connect(path)
+        except OSError as exc:
+            return f"cannot reach the engine at {path}: {exc}"
+    return None
+
+
 @cache
 def docker_engine_problem() -> str | None:
     """Why no Docker engine can be used here, or None when one answers a ping."""
+    if problem := _engine_socket_problem():
+        return problem
     try:
         import docker  # type: ignore[import-untyped]
     except ImportError as exc:  # pragma: no cover - docker comes with testcontainers
