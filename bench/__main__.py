@@ -27,6 +27,8 @@ from switchboard_common.runtime import run
 from switchboard_sim.stack import LocalStack
 
 from . import call_timings, codec, floor, knowledge, knowledge_memory
+from .chaos.faults import BY_NAME
+from .chaos.run import run_fault
 from .echo_load import EchoCall, place_call, run_load
 from .procstat import sample
 from .stats import percentile
@@ -151,6 +153,10 @@ async def main_async(args: argparse.Namespace) -> None:
         row = await call_timings.run_timings(args.timings)
         results.append(row)
         print(call_timings.render(row), flush=True)
+    if args.drop:
+        row = await realtime_drop_silence(args.drop)
+        results.append(row)
+        print(render_drop(row), flush=True)
     for n in args.floor:
         for direct in (False, True):
             row = await floor.run_floor(n, args.seconds, args.warmup, direct=direct)
@@ -160,6 +166,37 @@ async def main_async(args: argparse.Namespace) -> None:
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "results.json").write_text(json.dumps(results, indent=2))
     print(f"results: {args.out / 'results.json'}")
+
+
+async def realtime_drop_silence(n_calls: int) -> dict[str, Any]:
+    """The caller's silence when the model's connection drops mid-answer: ``make chaos``'s
+    Realtime-drop fault, timed here too so ``make bench`` carries every call timing."""
+    done = await run_fault(BY_NAME["realtime-drop"], n_calls, 1)
+    hit = [o for o in done.outcomes if o.hit]
+    silences = sorted(o.silence_s for o in hit if o.stayed_up)
+    return {
+        "kind": "realtime_drop",
+        "calls": n_calls,
+        "hit": len(hit),
+        "survived": sum(o.survived for o in hit),
+        "silence_s": {
+            "p50": statistics.median(silences) if silences else None,
+            "max": max(silences) if silences else None,
+        },
+    }
+
+
+def render_drop(row: dict[str, Any]) -> str:
+    silence = row["silence_s"]
+    heard = (
+        f"silence p50 {silence['p50']:.2f} s, max {silence['max']:.2f} s"
+        if silence["p50"] is not None
+        else "no call stayed up"
+    )
+    return (
+        f"Realtime drop mid-answer, {row['calls']} calls: {row['survived']}/{row['hit']} hit "
+        f"calls survived; {heard}"
+    )
 
 
 def main() -> None:
@@ -187,6 +224,9 @@ def main() -> None:
     )
     parser.add_argument(
         "--timings", type=int, default=10, help="calls timed for greeting and hang-up (0: skip)"
+    )
+    parser.add_argument(
+        "--drop", type=int, default=10, help="calls timed through a Realtime drop (0: skip)"
     )
     parser.add_argument("--seconds", type=float, default=15.0)
     parser.add_argument("--warmup", type=float, default=3.0)

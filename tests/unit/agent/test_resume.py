@@ -181,3 +181,21 @@ def test_a_caller_who_has_not_spoken_is_owed_the_greeting_a_fault_cut() -> None:
         [started(), agent(2, greeting, played_ms=500, produced_ms=3000), caller(3, "Hello?")]
     )
     assert spoke.caller_spoke and not spoke.greeting_due and spoke.answer_due
+
+
+def test_a_reply_the_provider_cut_is_owed_even_when_every_word_it_reached_was_heard() -> None:
+    """The link died 1.25 s into the greeting, with all 1.25 s of audio already played: the
+    words are whole, but the greeting is not (seen in ``make chaos``: 2.8 s of silence)."""
+    cut = AgentTurnEvent(
+        seq=2,
+        text="Thanks for calling Bella's",
+        interrupted=True,
+        played_ms=1250,
+        produced_ms=1250,
+        **_IDS,
+    )
+    resumed = rebuild([started(), cut])
+    assert resumed.items[-1] == Said("assistant", "Thanks for calling Bella's")
+    assert resumed.answer_due and resumed.greeting_due
+    answered = rebuild([started(), cut, caller(3, "Hi"), agent(4, ANSWER, 5000, 5000)])
+    assert not answered.answer_due

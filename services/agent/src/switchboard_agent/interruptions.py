@@ -101,6 +101,10 @@ class PlaybackCutter:
                 reply.ledger, item_id, position.last_chunk, position.ms_since_mark
             )
             played = decision.audio_end_ms
+        if played is None:
+            # All the audio it had produced was heard, but the answer itself was cut short:
+            # it is still an interrupted reply, and the new session owes the rest.
+            played = int(reply.ledger.produced_ms(item_id))
         reply.turns.cut(item_id, played)
         reply.turns.spoken(item_id, reply.in_flight.pop(item_id))
 

@@ -118,9 +118,10 @@ def rebuild(events: Iterable[CallEventBase]) -> Resumption:
             if heard:
                 items.append(Said("assistant", heard))
             # A reply the caller heard to its end answers what came before; one they did not
-            # (cut by the crash, or by the provider) leaves it owed. A barge-in is followed by
-            # the caller's own turn, which is owed an answer in its own right.
-            answer_due = heard != event.text
+            # (cut by the crash, or by the provider, even where every word it had reached was
+            # heard) leaves it owed. A barge-in is followed by the caller's own turn, which is
+            # owed an answer in its own right.
+            answer_due = heard != event.text or event.interrupted
         elif isinstance(event, ToolCalledEvent):
             items.append(ToolUse(f"resume_{event.seq}", event.name, event.arguments, event.output))
             answer_due = True  # the model has not yet spoken about the result
