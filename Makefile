@@ -4,6 +4,10 @@
 SHELL := /bin/bash
 UV := $(shell command -v uv 2>/dev/null || echo "python3 -m uv")
 RUN := $(UV) run --frozen
+# The integration tests wait on real time (calls spoken at the pace of speech), not on the CPU:
+# two workers, each taking whole test files, halve the wall time (1721 s -> 927 s measured).
+# PYTEST_PARALLEL= (empty) runs them one at a time.
+PYTEST_PARALLEL ?= -n 2 --dist loadfile
 
 CHROMIUM_INSTALL := command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 \
 	|| { $(shell [ "$$(id -u)" = 0 ] || echo sudo) apt-get update -qq && $(shell [ "$$(id -u)" = 0 ] || echo sudo) apt-get install -y -qq chromium; } \
@@ -43,13 +47,13 @@ unit: install
 	$(RUN) pytest tests/unit -q
 
 integration: install install-chromium
-	$(RUN) pytest tests/integration -q
+	$(RUN) pytest tests/integration -q $(PYTEST_PARALLEL)
 
 test: install install-chromium
 	$(RUN) ruff check .
 	$(RUN) ruff format --check .
 	$(RUN) mypy libs/common/src services/media-gateway/src services/agent/src services/knowledge/src simulators/src bench
-	$(RUN) pytest tests -q
+	$(RUN) pytest tests -q $(PYTEST_PARALLEL) --durations=15
 
 demo: install
 	$(RUN) python -m switchboard_sim.demo
