@@ -136,5 +136,5 @@ class CallLimits:
         if link is None or self._reply.active_response is not None:
             return  # try again on the next tick
         log.info("call %s: ending (%s)", self._call_id, reason)
-        self._exit.request("hang_up", reason)
+        self._exit.request_exit("hang_up", reason)
         await link.respond(f'Say exactly: "{words}"')

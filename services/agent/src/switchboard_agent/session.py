@@ -40,7 +40,7 @@ from switchboard_common.audio import BYTES_PER_MS, encode_agent_chunk
 from switchboard_common.business import BusinessProfile
 from switchboard_common.call_lease import Lease
 from switchboard_common.event_stream import CallEventPublisher
-from switchboard_common.messages import CallOffer, Speaker, TransferCall
+from switchboard_common.messages import CallOffer, Speaker
 
 from . import holding, metrics
 from .call_exit import CallExit
@@ -63,7 +63,6 @@ from .takeover import Takeover, carry_on
 from .tool_runs import Run, ToolRuns
 from .tools import ToolContext, ToolRegistry
 from .tools.holding import HoldingLine
-from .tools.telephony import ExitKind
 from .transfers import Transfers
 from .turn_trace import TurnTrace
 from .turns import AgentTurns
@@ -133,13 +132,13 @@ class CallSession:
         self._turn_latency_ms: dict[str, float] = {}
         self._speech_started_at: float | None = None
         self.end_reason = ""
-        self._exit = CallExit(offer.call_id, nc, self._gateway_subject)
         self._transfers = Transfers(offer.call_id, self._events)
+        self._exit = CallExit(offer, nc, self._gateway_subject, self, self._transfers)
         self._keeper = LinkKeeper(offer.call_id, self, openai, settings, business, tools)
         self._cutter = PlaybackCutter(
             offer.call_id, nc, self._gateway_subject, settings, self._reply, self._current_link
         )
-        tool_ctx = ToolContext(call_id=offer.call_id, business=business, nc=nc, control=self)
+        tool_ctx = ToolContext(call_id=offer.call_id, business=business, nc=nc, control=self._exit)
         self._tool_runs = ToolRuns(
             business, tools, tool_ctx, self._holding, self._events, self._feed.publish
         )
@@ -270,30 +269,6 @@ class CallSession:
             self.end_reason = "realtime_lost"
             log.warning("call %s: the model cannot be reached: %r", self.call_id, failure)
             await self._give_up(f"realtime_lost: {failure!r}" if failure else "realtime_lost")
-
-    def transfer_unavailable(self) -> None:
-        self._transfers.unavailable()
-
-    def _transfer_given_up(self) -> None:
-        self.end_reason = "transferred"
-        self._ended.set()
-
-    def request_exit(self, kind: ExitKind, reason: str, to_number: str | None = None) -> None:
-        """Called by the end_call/transfer_call tools and the limits: leave after the next
-        reply has been spoken (see :meth:`_leave`)."""
-        self._exit.request(kind, reason, to_number)
-
-    async def _leave(self) -> None:
-        """Ask the gateway to end (or transfer) the call once the last words have played."""
-        taken = self._exit.take(
-            lambda to, why: self._transfers.command(self.business, self._offer, to, why)
-        )
-        if taken is None:
-            return
-        self.end_reason, command = taken
-        await self._exit.send(command)
-        if isinstance(command, TransferCall):
-            self.spawn(self._transfers.wait_outcome(self._transfer_given_up))
 
     async def _release(self) -> None:
         self._trace.end_turn("call ended")
@@ -462,7 +437,7 @@ class CallSession:
             completed = response.status == "completed"
             self.spawn(self._answer_tools(runs, respond=completed, spoke=spoke))
         elif self._exit.requested:
-            await self._leave()  # the last words are out: end the call once they have played
+            await self._exit.leave()  # the last words are out: end the call once they have played
 
     async def _answer_tools(self, runs: list[Run], respond: bool, spoke: bool) -> None:
         """Give the model its tools' results and let it answer, except after a goodbye: a
@@ -485,7 +460,7 @@ class CallSession:
             ),
         )
         if self._exit.requested and (not respond or said_goodbye()):
-            await self._leave()
+            await self._exit.leave()
 
     def _agent_turn_final(
         self, text: str, item_id: str, interrupted: bool, played_ms: int | None, produced_ms: int
