@@ -69,6 +69,10 @@ from .turns import AgentTurns
 
 log = logging.getLogger(__name__)
 
+#: How long after the caller stops speaking their answer counts as on its way (a model that
+#: answered with no audio, or not at all, does not hold a rollover back for longer).
+ANSWER_EXPECTED_S = 5.0
+
 
 class CallSession:
     def __init__(
@@ -336,8 +340,8 @@ class CallSession:
     def conversation(self) -> Resumption:
         return with_unconfirmed(rebuild(self._events.history), self._turns.unconfirmed())
 
-    async def catch_up(self, link: RealtimeLink, after_drop: bool) -> bool:
-        return await self._caller_audio.catch_up(link, after_drop)
+    async def catch_up(self, link: RealtimeLink) -> bool:
+        return await self._caller_audio.catch_up(link)
 
     @property
     def on_hold(self) -> bool:
@@ -355,6 +359,10 @@ class CallSession:
             return
         if await self._live.apply(self._link):
             self.business = self._live.business
+
+    def awaiting_answer(self) -> bool:
+        stopped = self._speech_stopped_at  # cleared by the answer's first audio
+        return stopped is not None and time.perf_counter() - stopped < ANSWER_EXPECTED_S
 
     # --- from the model ----------------------------------------------------------------------
 
