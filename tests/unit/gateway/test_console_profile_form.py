@@ -42,6 +42,7 @@ def test_every_field_is_read_with_its_type() -> None:
             temperature="0.8",
             max_output_tokens="512",
             transfer_number="+14155550199",
+            when_model_lost="transfer",
             **{"turn_detection.threshold": "0.6", "turn_detection.interrupt_response": "no"},
         )
     )
@@ -50,6 +51,8 @@ def test_every_field_is_read_with_its_type() -> None:
     assert profile.turn_detection.threshold == 0.6
     assert profile.turn_detection.interrupt_response is False
     assert profile.transfer_number == "+14155550199"
+    assert profile.when_model_lost == "transfer"
+    assert form_values(profile)["when_model_lost"] == "transfer"
 
 
 @pytest.mark.parametrize(

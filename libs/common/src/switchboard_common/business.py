@@ -208,6 +208,13 @@ class BusinessProfile(BaseModel):
     caller_silence_timeout_s: int = Field(
         30, ge=5, le=3600, description="A call is ended after this much caller silence."
     )
+    when_model_lost: Literal["hang_up", "transfer"] = Field(
+        "hang_up",
+        description="The model cannot be reached for the agent's whole outage window (10 s by "
+        "default): the caller hears an apology, then the call is hung up ('hang_up') or "
+        "transferred to transfer_number ('transfer'; with no transfer number, hung up). Either "
+        "way call_ended says realtime_lost.",
+    )
     keypress_while_speaking: Literal["interrupt", "after_reply"] = Field(
         "interrupt",
         description="A key pressed while the agent speaks: stops the agent and is answered at "
