@@ -19,6 +19,7 @@ from switchboard_common import tracing
 from switchboard_common.business import BusinessProfile
 from switchboard_common.messages import CallOffer, HangUp, TransferCall
 
+from .call_phase import CallPhase
 from .tools.telephony import ExitKind
 from .transfers import Transfers
 
@@ -34,9 +35,6 @@ class ExitHost(Protocol):
     def business(self) -> BusinessProfile:
         """The business's settings as the call follows them now."""
 
-    def call_over(self) -> None:
-        """The call is over for this agent."""
-
     def spawn(self, coro: Coroutine[Any, Any, None]) -> None:
         """Run ``coro`` alongside the call (cancelled when it ends)."""
 
@@ -48,6 +46,7 @@ class CallExit:
         nc: Client,
         gateway_subject: str,
         host: ExitHost,
+        phase: CallPhase,
         transfers: Transfers,
     ) -> None:
         self._call_id = offer.call_id
@@ -55,6 +54,7 @@ class CallExit:
         self._nc = nc
         self._gateway_subject = gateway_subject
         self._host = host
+        self._phase = phase
         self._transfers = transfers
         self._requested: tuple[ExitKind, str, str | None] | None = None
         self._sent = False
@@ -90,7 +90,7 @@ class CallExit:
 
     def _transfer_given_up(self) -> None:
         self._host.end_reason = "transferred"
-        self._host.call_over()
+        self._phase.end()
 
     def take(
         self, transfer: Callable[[str, str], TransferCall]
@@ -113,6 +113,28 @@ class CallExit:
         """The transfer failed and the call goes on: a later exit may be asked for."""
         self._requested = None
         self._sent = False
+
+    async def give_up(self, why: str, start_timeout_s: float) -> None:
+        """The call cannot go on (e.g. its model is lost for good): the caller hears the
+        apology rather than silence, then is transferred to a person when the business chose
+        so and has a number, or the line closes. The stream may not have started yet, so it
+        is waited for (bounded) first. A transfer's outcome is awaited (bounded) so that its
+        ``transfer`` event comes before the call's end; the call does not come back here."""
+        if not await self._phase.settle(start_timeout_s):
+            return
+        business = self._host.business
+        number = business.transfer_number if business.when_model_lost == "transfer" else None
+        if number is None:
+            await self.hang_up_at_once(why[:200], traced=True, apology=True)
+            return
+        self.request_exit("transfer", why[:200], number)
+        self._sent = True  # nothing else leaves the call now
+        command = self._transfers.command(
+            business, self._offer, number, why[:200], last_resort=True
+        )
+        log.warning("call %s: the model is lost; transferring to %s", self._call_id, number)
+        await self.send(command)
+        await self._transfers.wait_outcome(self._phase.end)
 
     async def hang_up_at_once(self, reason: str, *, traced: bool, apology: bool = False) -> None:
         """End the call now, without waiting for playback (the call cannot go on); with

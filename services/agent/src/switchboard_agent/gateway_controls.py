@@ -33,6 +33,7 @@ from switchboard_common.messages import (
 )
 
 from .call_exit import CallExit
+from .call_phase import CallPhase
 from .caller_audio import CallerAudio
 from .interruptions import PlaybackCutter
 from .realtime.link import RealtimeLink
@@ -56,12 +57,6 @@ class ControlsHost(Protocol):
     def business(self) -> BusinessProfile:
         """The business's settings as the call follows them now."""
 
-    def stream_started(self) -> None:
-        """The media stream is up: the call begins."""
-
-    def call_over(self) -> None:
-        """The call is over for this agent (ended, or put through to a person)."""
-
     async def quiet_moment(self) -> None:
         """Neither side is speaking (a turn boundary)."""
 
@@ -82,6 +77,7 @@ class GatewayControls:
         cutter: PlaybackCutter,
         transfers: Transfers,
         exit_: CallExit,
+        phase: CallPhase,
         link: Callable[[], RealtimeLink | None],
     ) -> None:
         self._call_id = offer.call_id
@@ -95,6 +91,7 @@ class GatewayControls:
         self._cutter = cutter
         self._transfers = transfers
         self._exit = exit_
+        self._phase = phase
         self._link = link
         #: When the call began (monotonic; None until its stream first started).
         self.started_at: float | None = None
@@ -134,7 +131,7 @@ class GatewayControls:
         elif isinstance(event, CallEnded):
             # The agent's own reason, when it ended the call, says more than the gateway's.
             host.end_reason = host.end_reason or event.reason.value
-            host.call_over()
+            self._phase.end()
 
     def _begin(self, event: CallStarted) -> None:
         """The call's first stream: the call starts, or (taken over) goes on."""
@@ -155,7 +152,7 @@ class GatewayControls:
                 epoch=takeover.lease.epoch,
                 reason="agent_lost",
             )
-        self._host.stream_started()
+        self._phase.begin()
 
     async def _stream_back(self, event: CallStarted) -> None:
         """The call's stream was lost with its gateway and is back on a new one (re-entered
@@ -201,8 +198,9 @@ class GatewayControls:
     async def _transfer_outcome(self, outcome: TransferOutcome) -> None:
         """Put through: the call is the person's now. Not: it goes on with the agent."""
         if await self._transfers.outcome(outcome, self._link()):
-            self._host.end_reason = "transferred"
-            self._host.call_over()
+            # (a transfer made because the model was lost keeps that reason)
+            self._host.end_reason = self._host.end_reason or "transferred"
+            self._phase.end()
         elif not self._transfers.ringing:
             self._host.end_reason = ""
             self._exit.reopen()

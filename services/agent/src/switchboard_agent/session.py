@@ -44,6 +44,7 @@ from switchboard_common.messages import CallOffer, Speaker
 
 from . import holding, metrics
 from .call_exit import CallExit
+from .call_phase import CallPhase
 from .caller_audio import CallerAudio
 from .gateway_controls import GatewayControls
 from .interruptions import PlaybackCutter
@@ -118,11 +119,9 @@ class CallSession:
         self.last_activity = time.monotonic()
         self._link: RealtimeLink | None = None
         self._subs: list[Subscription] = []
-        self._started = asyncio.Event()
-        self._ended = asyncio.Event()
-        self._settled = asyncio.Event()  # the stream started or the call ended
+        self._phase = CallPhase()
         self._caller_audio = CallerAudio(
-            offer.call_id, self._started, settings.early_audio_buffer_ms // 20
+            offer.call_id, self._phase.started, settings.early_audio_buffer_ms // 20
         )
         self._holding = HoldingLine(
             settings.tool_holding_delay_s,
@@ -137,7 +136,7 @@ class CallSession:
         self._speech_started_at: float | None = None
         self.end_reason = ""
         self._transfers = Transfers(offer.call_id, self._events)
-        self._exit = CallExit(offer, nc, self._gateway_subject, self, self._transfers)
+        self._exit = CallExit(offer, nc, self._gateway_subject, self, self._phase, self._transfers)
         self._keeper = LinkKeeper(offer.call_id, self, openai, settings, business, tools)
         self._cutter = PlaybackCutter(
             offer.call_id, nc, self._gateway_subject, settings, self._reply, self._current_link
@@ -168,6 +167,7 @@ class CallSession:
             self._cutter,
             self._transfers,
             self._exit,
+            self._phase,
             self._current_link,
         )
         #: The business's settings, followed during the call (``lookup``: as stored now).
@@ -219,37 +219,32 @@ class CallSession:
                 log.exception("call %s: session failed", self.call_id)
                 self.end_reason = self.end_reason or "session_error"
                 span.set_status(Status(StatusCode.ERROR, type(exc).__name__))
-                await self._give_up(f"{type(exc).__name__}: {exc}")
+                why = f"{type(exc).__name__}: {exc}"
+                await self._exit.give_up(why, self._settings.start_timeout_s)
             finally:
                 await self._release()
                 span.set_attribute("call.end_reason", self.end_reason or "ended")
 
-    async def _give_up(self, why: str) -> None:
-        """The call cannot be served (e.g. the model is unreachable): have the gateway end it,
-        so the caller hears the apology rather than silence. The stream may not have started
-        yet, so wait for it (bounded) before asking."""
-        with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(self._settings.start_timeout_s):
-                await self._settled.wait()
-        if self._started.is_set() and not self._ended.is_set():
-            await self._exit.hang_up_at_once(why[:200], traced=True, apology=True)
-
     async def hang_up_now(self, reason: str) -> None:
         """Have the gateway end the call at once (the agent is going away: drain deadline)."""
         self.end_reason = self.end_reason or reason
-        if self._started.is_set() and not self._ended.is_set():
+        if self._phase.live:
             await self._exit.hang_up_at_once(reason, traced=False)
 
     async def _converse(self) -> None:
-        link = await self._keeper.start()
+        try:
+            link = await self._keeper.start()
+        except Exception:
+            self.end_reason = "realtime_lost"  # the model could not be reached at all
+            raise
         try:
             async with asyncio.timeout(self._settings.start_timeout_s):
-                await self._settled.wait()
+                await self._phase.settled.wait()
         except TimeoutError:
             self.end_reason = "stream_never_started"
             log.warning("call %s: media stream never started", self.call_id)
             return
-        if self._ended.is_set():
+        if self._phase.ended.is_set():
             return
         await self._caller_audio.flush(link)
         if self._takeover is None:
@@ -258,7 +253,7 @@ class CallSession:
             await carry_on(link, self.conversation(), self.business.greeting)
         self._caller_audio.last_audio_at = time.monotonic()
         pump = asyncio.create_task(self._keeper.pump(link), name=f"pump-{self.call_id}")
-        ended = asyncio.create_task(self._ended.wait())
+        ended = asyncio.create_task(self._phase.ended.wait())
         watchdog = asyncio.create_task(self._limits.watch_media())
         limits = asyncio.create_task(self._limits.watch())
         await asyncio.wait({pump, ended, watchdog}, return_when=asyncio.FIRST_COMPLETED)
@@ -266,13 +261,14 @@ class CallSession:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
-        if pump.done() and not pump.cancelled() and not self._ended.is_set():
+        if pump.done() and not pump.cancelled() and not self._phase.ended.is_set():
             # The model is gone for good (its link dropped and could not be opened again):
             # the caller must hear why the line goes quiet, not sit in dead air.
             failure = pump.exception()
             self.end_reason = "realtime_lost"
             log.warning("call %s: the model cannot be reached: %r", self.call_id, failure)
-            await self._give_up(f"realtime_lost: {failure!r}" if failure else "realtime_lost")
+            why = f"realtime_lost: {failure!r}" if failure else "realtime_lost"
+            await self._exit.give_up(why, self._settings.start_timeout_s)
 
     async def _release(self) -> None:
         self._trace.end_turn("call ended")
@@ -295,20 +291,12 @@ class CallSession:
                 await self._link.close()
         log.info("call %s: session closed (%s)", self.call_id, self.end_reason or "ended")
 
-    def stream_started(self) -> None:
-        self._started.set()
-        self._settled.set()
-
-    def call_over(self) -> None:
-        self._ended.set()
-        self._settled.set()
-
     def let_go(self) -> None:
         """The call moved to another agent (this one was cut off or hung): stop serving it
         and write nothing more of its story."""
         self._story.superseded = True
         self.end_reason = "superseded"
-        self.call_over()
+        self._phase.end()
 
     # --- for the link keeper (LinkHost), the limits (LimitsHost), the controls (ControlsHost) -
 
@@ -322,7 +310,7 @@ class CallSession:
         await self._cutter.cut_at_drop()
 
     def hold_the_line(self) -> None:
-        if self._started.is_set() and not self._ended.is_set():
+        if self._phase.live:
             log.warning(
                 "call %s: the model is away; the caller hears our holding line", self.call_id
             )
