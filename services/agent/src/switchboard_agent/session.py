@@ -320,7 +320,7 @@ class CallSession:
         async def publish(chunk: bytes) -> None:
             await self._nc.publish(self._audio_subject, chunk)
 
-        await holding.play(holding.holding_clip(), self._ledger, publish)
+        await holding.play(holding.clip_for(self.business), self._ledger, publish)
 
     def forget_response(self) -> None:
         self._reply.active_response = None

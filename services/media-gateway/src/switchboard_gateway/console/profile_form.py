@@ -76,6 +76,37 @@ def profile_data(form: FormData) -> dict[str, Any]:
     return {k: v for k, v in data.items() if v is not None or k == "transfer_number"}
 
 
+#: The profile's fields the form shows; the others are kept as stored when it is saved.
+SHOWN = frozenset(
+    {
+        "business_id",
+        "name",
+        "phone_numbers",
+        "instructions",
+        "greeting",
+        "voice",
+        "language",
+        "timezone",
+        "turn_detection",
+        "temperature",
+        "max_output_tokens",
+        "enabled_tools",
+        "transfer_number",
+        "when_model_lost",
+        "max_call_length_s",
+        "caller_silence_timeout_s",
+        "keypress_while_speaking",
+    }
+)
+
+
+def with_unshown(data: dict[str, Any], stored: BusinessProfile) -> dict[str, Any]:
+    """The form's profile with the stored values of the fields the form does not show (the
+    holding clip, the transfer's caller ID and ring time): saving the form keeps them."""
+    kept = {k: v for k, v in stored.model_dump(mode="json").items() if k not in SHOWN}
+    return {**kept, **data}
+
+
 def form_values(profile: BusinessProfile | dict[str, Any]) -> dict[str, str]:
     """What each field shows: a stored profile, or what was just submitted."""
     data = profile.model_dump(mode="json") if isinstance(profile, BusinessProfile) else profile
