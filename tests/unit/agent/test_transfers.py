@@ -97,3 +97,16 @@ def test_no_number_is_a_failed_transfer() -> None:
     transfers.unavailable()
     assert recorder.transfers == [("", False, NO_NUMBER)]
     assert not transfers.stream_ended()  # nothing was sent: a stream end is the call's end
+
+
+async def test_a_last_resort_transfer_ends_the_call_whatever_its_outcome() -> None:
+    """The model is lost: the transfer goes at once, after the apology, and when nobody takes
+    it the call is over for the agent (nothing to tell a model, nobody owed an answer)."""
+    transfers, recorder = _transfers()
+    command = transfers.command(BUSINESS, OFFER, TO, "realtime_lost", last_resort=True)
+    assert command.apology and not command.after_playback
+    link = cast(RealtimeLink, recorder)
+    assert await transfers.outcome(_outcome(DialStatus.NO_ANSWER), link) is True
+    assert recorder.transfers == [(TO, False, "no-answer")]
+    assert recorder.said == []
+    assert transfers.back() is False

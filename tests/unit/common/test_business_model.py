@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import re
 from pathlib import Path
@@ -16,6 +17,7 @@ from switchboard_common.business import (
     DEMO_BUSINESS,
     BusinessDirectory,
     BusinessProfile,
+    HoldingClip,
     TurnDetection,
     load_businesses_file,
 )
@@ -168,3 +170,34 @@ def test_the_published_phone_pattern_accepts_exactly_what_the_model_does(number:
     except ValidationError:
         in_model = False
     assert in_schema == in_model, number
+
+
+def _clip(raw: bytes, voice: str = "marin") -> dict[str, str]:
+    return {"voice": voice, "ulaw_base64": base64.b64encode(raw).decode()}
+
+
+def test_a_holding_clip_is_stored_and_read_back() -> None:
+    profile = _profile(holding_clip=_clip(b"\x7f" * 8000) | {"text": "One moment please."})
+    assert profile.holding_clip is not None and profile.holding_clip.ulaw == b"\x7f" * 8000
+    assert BusinessProfile.from_stored(profile.to_bytes()) == profile
+    assert _profile().holding_clip is None  # the agent's own line then
+
+
+@pytest.mark.parametrize(
+    ("clip", "message"),
+    [
+        (_clip(b"\xff" * 2399), "it must last 0.3 to 6 s"),  # just too short
+        (_clip(b"\xff" * 48001), "at most 64000 characters"),  # just too long
+        (_clip(b"RIFF" + b"\x00" * 8000), "a WAV file"),
+        ({"voice": "marin", "ulaw_base64": "not base64 at all!"}, "not base64"),
+        (_clip(b"\xff" * 8000, voice="no spaces"), "pattern"),
+    ],
+)
+def test_a_bad_holding_clip_is_refused(clip: dict[str, str], message: str) -> None:
+    with pytest.raises(ValidationError, match=message):
+        _profile(holding_clip=clip)
+
+
+def test_the_longest_holding_clip_fits() -> None:
+    longest = HoldingClip.model_validate(_clip(b"\xff" * 48000))
+    assert len(longest.ulaw) == 48000

@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import base64
+
 import pytest
 from pydantic import ValidationError
 from starlette.datastructures import FormData
 
-from switchboard_common.business import BusinessProfile
+from switchboard_common.business import BusinessProfile, HoldingClip
 from switchboard_gateway.console.profile_form import (
+    SHOWN,
     defaults,
     field_errors,
     form_values,
     profile_data,
+    with_unshown,
 )
 
 
@@ -42,6 +46,7 @@ def test_every_field_is_read_with_its_type() -> None:
             temperature="0.8",
             max_output_tokens="512",
             transfer_number="+14155550199",
+            when_model_lost="transfer",
             **{"turn_detection.threshold": "0.6", "turn_detection.interrupt_response": "no"},
         )
     )
@@ -50,6 +55,8 @@ def test_every_field_is_read_with_its_type() -> None:
     assert profile.turn_detection.threshold == 0.6
     assert profile.turn_detection.interrupt_response is False
     assert profile.transfer_number == "+14155550199"
+    assert profile.when_model_lost == "transfer"
+    assert form_values(profile)["when_model_lost"] == "transfer"
 
 
 @pytest.mark.parametrize(
@@ -75,3 +82,18 @@ def test_an_error_of_the_whole_profile_has_no_field() -> None:
         BusinessProfile.model_validate(profile_data(_form(transfer_number="+14155550100")))
     errors = field_errors(caught.value)
     assert "transfer_number must not be one of" in errors[""]
+
+
+def test_saving_the_form_keeps_what_it_does_not_show() -> None:
+    """The holding clip and the transfer's caller ID and ring time are not on the form: a save
+    keeps them as stored, while a field the form shows and the admin cleared is cleared."""
+    clip = HoldingClip(voice="marin", ulaw_base64=base64.b64encode(b"\xff" * 4000).decode())
+    stored = BusinessProfile.model_validate(profile_data(_form(temperature="0.8"))).model_copy(
+        update={"holding_clip": clip, "transfer_caller_id": "business", "transfer_timeout_s": 9}
+    )
+    data = profile_data(_form(temperature="", name="Acme Two"))
+    assert set(data) <= SHOWN <= set(BusinessProfile.model_fields)
+    saved = BusinessProfile.model_validate(with_unshown(data, stored))
+    assert saved.holding_clip == clip
+    assert (saved.transfer_caller_id, saved.transfer_timeout_s) == ("business", 9)
+    assert saved.name == "Acme Two" and saved.temperature is None

@@ -121,6 +121,19 @@ async def test_with_the_agent_gone_the_caller_hears_an_apology(
     assert "<Connect" not in response.text
 
 
+async def test_a_last_resort_transfer_nobody_took_ends_with_an_apology(
+    twilio: httpx.AsyncClient, stand: Stand
+) -> None:
+    """The agent transferred because its model was lost: it cannot take the caller back."""
+    stand.record = RECORD.model_copy(update={"transfer_apology": True})
+    response = await twilio.post(
+        "/twilio/transfer-ended", data=_ended("no-answer"), headers=HEADERS
+    )
+    assert "<Say>" in response.text and "<Hangup" in response.text
+    assert "<Connect" not in response.text
+    assert [type(message) for _, message in stand.published] == [TransferOutcome]
+
+
 async def test_a_completed_dial_ends_the_call(twilio: httpx.AsyncClient, stand: Stand) -> None:
     response = await twilio.post(
         "/twilio/transfer-ended", data=_ended("completed", "completed"), headers=HEADERS

@@ -10,6 +10,8 @@ the bucket.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
 import logging
 import re
@@ -38,6 +40,11 @@ BUSINESS_SCHEMA_VERSION = 1
 _E164 = re.compile(r"^\+[1-9][0-9]{1,14}$")  # ASCII digits only, as Twilio sends them
 _SEPARATORS = re.compile(r"[\s().-]")
 _TOOL_NAME = r"^[A-Za-z0-9_-]{1,64}$"
+_VOICE = r"^[A-Za-z0-9_-]{1,64}$"
+#: A holding clip's length bounds; 8 kHz μ-law is 8 bytes a millisecond.
+HOLDING_CLIP_MIN_MS = 300
+HOLDING_CLIP_MAX_MS = 6000
+_ULAW_BYTES_PER_MS = 8
 _LANGUAGE = r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})*$"
 
 
@@ -60,6 +67,25 @@ def _check_timezone(value: str) -> str:
         ZoneInfo(value)
     except (ZoneInfoNotFoundError, ValueError) as exc:
         raise ValueError(f"{value!r} is not an IANA time zone (e.g. Europe/Rome)") from exc
+    return value
+
+
+def _check_ulaw_clip(value: str) -> str:
+    try:
+        raw = base64.b64decode(value, validate=True)
+    except (binascii.Error, ValueError) as exc:
+        raise ValueError("the clip is not base64") from exc
+    if raw[:4] == b"RIFF":
+        raise ValueError(
+            "the clip is a WAV file: store its raw 8 kHz mono μ-law samples (e.g. sox in.wav "
+            "-r 8000 -c 1 -e u-law -t raw out.ulaw)"
+        )
+    ms = len(raw) / _ULAW_BYTES_PER_MS
+    if not HOLDING_CLIP_MIN_MS <= ms <= HOLDING_CLIP_MAX_MS:
+        raise ValueError(
+            f"the clip lasts {ms / 1000:.2f} s; it must last {HOLDING_CLIP_MIN_MS / 1000:g} to "
+            f"{HOLDING_CLIP_MAX_MS / 1000:g} s (8 kHz μ-law: 8 bytes a millisecond)"
+        )
     return value
 
 
@@ -123,6 +149,31 @@ class TurnDetection(BaseModel):
         return self
 
 
+class HoldingClip(BaseModel):
+    """The business's own holding line, in its words and its agent's voice: what a caller
+    hears while the model cannot be reached. Pre-rendered, as Twilio plays it (8 kHz mono
+    μ-law), so nothing is converted or synthesised during a call. Without one, or on a call
+    in another voice, the agent plays its own line ("One moment please, I'm still here.")."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", strict=True)
+
+    voice: str = Field(
+        pattern=_VOICE,
+        description="The voice the clip was rendered in: it is played on calls in that voice "
+        "only (after a voice change, store a new clip).",
+    )
+    ulaw_base64: Annotated[str, AfterValidator(_check_ulaw_clip)] = Field(
+        max_length=4 * -(-HOLDING_CLIP_MAX_MS * _ULAW_BYTES_PER_MS // 3),  # base64 of the most
+        description="The clip: raw 8 kHz mono μ-law samples (no WAV header), base64, "
+        f"{HOLDING_CLIP_MIN_MS / 1000:g} to {HOLDING_CLIP_MAX_MS / 1000:g} s.",
+    )
+    text: str = Field("", max_length=200, description="What the clip says, for people.")
+
+    @property
+    def ulaw(self) -> bytes:
+        return base64.b64decode(self.ulaw_base64)
+
+
 def _default_tools() -> list[str]:
     return [
         "query_knowledge_base",
@@ -161,7 +212,7 @@ class BusinessProfile(BaseModel):
     )
     voice: str = Field(
         "marin",
-        pattern=r"^[A-Za-z0-9_-]{1,64}$",
+        pattern=_VOICE,
         description="A Realtime voice (alloy, ash, ballad, coral, echo, sage, shimmer, verse, "
         "marin, cedar) or a custom voice id. A change is heard on new calls only: a call in "
         "progress keeps its voice (the Realtime API cannot change it once it has spoken).",
@@ -207,6 +258,17 @@ class BusinessProfile(BaseModel):
     )
     caller_silence_timeout_s: int = Field(
         30, ge=5, le=3600, description="A call is ended after this much caller silence."
+    )
+    when_model_lost: Literal["hang_up", "transfer"] = Field(
+        "hang_up",
+        description="The model cannot be reached for the agent's whole outage window (10 s by "
+        "default): the caller hears an apology, then the call is hung up ('hang_up') or "
+        "transferred to transfer_number ('transfer'; with no transfer number, hung up). Either "
+        "way call_ended says realtime_lost.",
+    )
+    holding_clip: HoldingClip | None = Field(
+        None,
+        description="The business's own holding line (see HoldingClip); none: the agent's own.",
     )
     keypress_while_speaking: Literal["interrupt", "after_reply"] = Field(
         "interrupt",

@@ -226,6 +226,10 @@ class TransferCall(BusMessage):
     caller_id: str | None = Field(None, pattern=r"^\+[1-9][0-9]{1,14}$")
     #: How long the number rings before the caller comes back to the agent (``<Dial timeout>``).
     timeout_s: int = Field(20, ge=5, le=600)
+    #: The agent cannot go on (its model is unreachable) and hands the caller over as a last
+    #: resort: the caller hears the apology before the dial, and when nobody takes the call
+    #: it ends (with an apology) instead of coming back to the agent.
+    apology: bool = False
 
 
 GatewayControl = Annotated[ClearPlayback | HangUp | TransferCall, Field(discriminator="type")]
@@ -314,6 +318,8 @@ class CallRecord(BusMessage):
     #: The transfer's caller ID and ring time, for a ``<Dial>`` made from the action URL.
     transfer_caller_id: str | None = None
     transfer_timeout_s: int | None = None
+    #: The transfer was the agent's last resort (:attr:`TransferCall.apology`).
+    transfer_apology: bool = False
 
 
 # --- the web console's sign-ins (JetStream KV, key = login name) ---------------------------

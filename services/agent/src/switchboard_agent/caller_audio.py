@@ -72,12 +72,13 @@ class CallerAudio:
         while self._early:
             await link.append_audio(self._early.popleft())
 
-    async def catch_up(self, link: RealtimeLink, after_drop: bool) -> bool:
+    async def catch_up(self, link: RealtimeLink) -> bool:
         """Send a new link the audio it missed; returns whether the caller was mid-sentence."""
         speaking = self.speaking
-        if after_drop and speaking:
-            # The caller was mid-sentence when the old session died: send it all again
-            # (the early buffer then only holds what came after).
+        if speaking:
+            # The caller was mid-sentence when the old session ended (it dropped, or a
+            # rollover closed it): send it all again (the early buffer then only holds what
+            # came after).
             for frame in self._speech:
                 await link.append_audio(frame)
             self.speaking = False

@@ -3,7 +3,9 @@ the caller's audio may stop before the call is treated as lost.
 
 Why: each of these ends a call the agent would otherwise hold forever. The business's limits
 end it politely (the agent says goodbye, then hangs up); lost media ends it at once. The
-quiet moments the limits look for are also when the Realtime session is rolled over.
+quiet moments the limits look for are also when the Realtime session is rolled over, and the
+once-a-second check is where a rollover that found no quiet moment in time is forced before
+the provider's cap (nothing is added to the per-frame path for it).
 """
 
 from __future__ import annotations
@@ -50,6 +52,10 @@ class LimitsHost(Protocol):
 
     async def quiet_moment(self) -> None:
         """Neither side is speaking (a turn boundary): a moment to change the session."""
+
+    def awaiting_answer(self) -> bool:
+        """The caller has just finished a turn and its answer has not started: a new session
+        now could lose what they said."""
 
 
 class CallLimits:
@@ -115,14 +121,16 @@ class CallLimits:
         started = time.monotonic()
         while True:
             await asyncio.sleep(1.0)
+            now = time.monotonic()
+            if self._keeper.rollover_overdue(now) and not self._host.awaiting_answer():
+                await self._keeper.roll_over()  # no quiet moment came: before the cap, anyway
             if self._exit.requested:
                 continue
-            now = time.monotonic()
             agent_quiet = self._reply.agent_quiet()
             if agent_quiet and not self._caller_audio.speaking:
                 await self._host.quiet_moment()
-            if agent_quiet and self._keeper.rollover_due(now):
-                await self._keeper.roll_over()
+            if agent_quiet and self._keeper.rollover_due(now) and not self._host.awaiting_answer():
+                await self._keeper.roll_over()  # (a caller mid-sentence is replayed to it)
             if now - started >= self._business.max_call_length_s:
                 await self._goodbye(MAX_LENGTH_GOODBYE, "max_call_length")
             elif (
@@ -136,5 +144,5 @@ class CallLimits:
         if link is None or self._reply.active_response is not None:
             return  # try again on the next tick
         log.info("call %s: ending (%s)", self._call_id, reason)
-        self._exit.request("hang_up", reason)
+        self._exit.request_exit("hang_up", reason)
         await link.respond(f'Say exactly: "{words}"')

@@ -25,6 +25,9 @@ class ReplyState:
     interrupted: set[str] = field(default_factory=set)
     #: The last agent chunk the gateway reported as played out.
     idle_through: int = -1
+    #: The caller is owed an answer once the reply in progress ends (a key was pressed, or
+    #: the stream came back, while the model was answering).
+    answer_owed: bool = False
 
     def playing(self) -> bool:
         """Agent audio is still playing to the caller."""

@@ -4,7 +4,8 @@ The session owns the call from the offer on. It opens the Realtime connection st
 (while Twilio is still setting up the media stream) so the greeting starts without waiting for
 a connection handshake. The hot audio path (caller audio to the model, the model's audio to
 the gateway) stays here; the rest is delegated to collaborators the session owns: keeping the
-Realtime link (:mod:`.realtime.keeper`), cutting replies short (:mod:`.interruptions`), tools
+Realtime link (:mod:`.realtime.keeper`), what the gateway reports of the phone line
+(:mod:`.gateway_controls`), cutting replies short (:mod:`.interruptions`), tools
 (:mod:`.tool_runs`), the call's limits (:mod:`.limits`) and its exit (:mod:`.call_exit`).
 """
 
@@ -18,7 +19,6 @@ from collections.abc import Coroutine
 from typing import Any
 
 from nats.aio.client import Client
-from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription
 from openai import AsyncOpenAI
 from openai.types.realtime import (
@@ -34,29 +34,19 @@ from openai.types.realtime import (
     ResponseOutputItemDoneEvent,
 )
 from opentelemetry.trace import Status, StatusCode
-from pydantic import ValidationError
 
 from switchboard_common import logs, subjects, tracing
 from switchboard_common.audio import BYTES_PER_MS, encode_agent_chunk
 from switchboard_common.business import BusinessProfile
 from switchboard_common.call_lease import Lease
 from switchboard_common.event_stream import CallEventPublisher
-from switchboard_common.messages import (
-    CallEnded,
-    CallerDtmf,
-    CallOffer,
-    CallStarted,
-    EndReason,
-    PlaybackIdle,
-    Speaker,
-    TransferCall,
-    TransferOutcome,
-    agent_control_adapter,
-)
+from switchboard_common.messages import CallOffer, Speaker
 
 from . import holding, metrics
 from .call_exit import CallExit
+from .call_phase import CallPhase
 from .caller_audio import CallerAudio
+from .gateway_controls import GatewayControls
 from .interruptions import PlaybackCutter
 from .limits import CallLimits
 from .live_feed import LiveFeed
@@ -67,19 +57,22 @@ from .realtime.keeper import LinkKeeper
 from .realtime.link import AudioDelta, RealtimeLink
 from .realtime.session_config import greeting_instructions
 from .reply import ReplyState
-from .resume import Resumption, keypress_text, rebuild, with_unconfirmed
+from .resume import Resumption, rebuild, with_unconfirmed
 from .settings import AgentSettings
 from .stream_return import ask_for_new_stream
 from .takeover import Takeover, carry_on
 from .tool_runs import Run, ToolRuns
 from .tools import ToolContext, ToolRegistry
 from .tools.holding import HoldingLine
-from .tools.telephony import ExitKind
 from .transfers import Transfers
 from .turn_trace import TurnTrace
 from .turns import AgentTurns
 
 log = logging.getLogger(__name__)
+
+#: How long after the caller stops speaking their answer counts as on its way (a model that
+#: answered with no audio, or not at all, does not hold a rollover back for longer).
+ANSWER_EXPECTED_S = 5.0
 
 
 class CallSession:
@@ -117,22 +110,18 @@ class CallSession:
         #: interrupted responses are also held here directly for the per-frame audio path.
         self._ledger = AudioLedger()
         self._reply = ReplyState(self._ledger, AgentTurns(self._ledger, self._agent_turn_final))
-        #: A key was pressed while the model was answering: answer it when that reply is done.
-        self._answer_owed = False
         self._turns = self._reply.turns
         self._story = CallStory(nc, self.lease, self._events, self._turns)
         self._interrupted = self._reply.interrupted
         self._caller_turns = 0
         self._trace = TurnTrace()
-        self._started_at: float | None = None
-        self._last_activity = time.monotonic()
+        #: When either side last spoke or the caller pressed a key (monotonic).
+        self.last_activity = time.monotonic()
         self._link: RealtimeLink | None = None
         self._subs: list[Subscription] = []
-        self._started = asyncio.Event()
-        self._ended = asyncio.Event()
-        self._settled = asyncio.Event()  # the stream started or the call ended
+        self._phase = CallPhase()
         self._caller_audio = CallerAudio(
-            offer.call_id, self._started, settings.early_audio_buffer_ms // 20
+            offer.call_id, self._phase.started, settings.early_audio_buffer_ms // 20
         )
         self._holding = HoldingLine(
             settings.tool_holding_delay_s,
@@ -146,13 +135,13 @@ class CallSession:
         self._turn_latency_ms: dict[str, float] = {}
         self._speech_started_at: float | None = None
         self.end_reason = ""
-        self._exit = CallExit(offer.call_id, nc, self._gateway_subject)
         self._transfers = Transfers(offer.call_id, self._events)
+        self._exit = CallExit(offer, nc, self._gateway_subject, self, self._phase, self._transfers)
         self._keeper = LinkKeeper(offer.call_id, self, openai, settings, business, tools)
         self._cutter = PlaybackCutter(
             offer.call_id, nc, self._gateway_subject, settings, self._reply, self._current_link
         )
-        tool_ctx = ToolContext(call_id=offer.call_id, business=business, nc=nc, control=self)
+        tool_ctx = ToolContext(call_id=offer.call_id, business=business, nc=nc, control=self._exit)
         self._tool_runs = ToolRuns(
             business, tools, tool_ctx, self._holding, self._events, self._feed.publish
         )
@@ -165,6 +154,20 @@ class CallSession:
             self._caller_audio,
             self._keeper,
             self._exit,
+            self._current_link,
+        )
+        self._controls = GatewayControls(
+            offer,
+            self,
+            settings,
+            self._events,
+            takeover,
+            self._reply,
+            self._caller_audio,
+            self._cutter,
+            self._transfers,
+            self._exit,
+            self._phase,
             self._current_link,
         )
         #: The business's settings, followed during the call (``lookup``: as stored now).
@@ -187,7 +190,7 @@ class CallSession:
     async def _subscribe(self) -> None:
         self._subs = [
             await self._nc.subscribe(
-                subjects.agent_control(self.call_id, self.epoch), cb=self._on_control
+                subjects.agent_control(self.call_id, self.epoch), cb=self._controls.on_control
             ),
             await self._nc.subscribe(
                 subjects.caller_audio(self.call_id, self.epoch),
@@ -216,37 +219,32 @@ class CallSession:
                 log.exception("call %s: session failed", self.call_id)
                 self.end_reason = self.end_reason or "session_error"
                 span.set_status(Status(StatusCode.ERROR, type(exc).__name__))
-                await self._give_up(f"{type(exc).__name__}: {exc}")
+                why = f"{type(exc).__name__}: {exc}"
+                await self._exit.give_up(why, self._settings.start_timeout_s)
             finally:
                 await self._release()
                 span.set_attribute("call.end_reason", self.end_reason or "ended")
 
-    async def _give_up(self, why: str) -> None:
-        """The call cannot be served (e.g. the model is unreachable): have the gateway end it,
-        so the caller hears the apology rather than silence. The stream may not have started
-        yet, so wait for it (bounded) before asking."""
-        with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(self._settings.start_timeout_s):
-                await self._settled.wait()
-        if self._started.is_set() and not self._ended.is_set():
-            await self._exit.hang_up_at_once(why[:200], traced=True, apology=True)
-
     async def hang_up_now(self, reason: str) -> None:
         """Have the gateway end the call at once (the agent is going away: drain deadline)."""
         self.end_reason = self.end_reason or reason
-        if self._started.is_set() and not self._ended.is_set():
+        if self._phase.live:
             await self._exit.hang_up_at_once(reason, traced=False)
 
     async def _converse(self) -> None:
-        link = await self._keeper.start()
+        try:
+            link = await self._keeper.start()
+        except Exception:
+            self.end_reason = "realtime_lost"  # the model could not be reached at all
+            raise
         try:
             async with asyncio.timeout(self._settings.start_timeout_s):
-                await self._settled.wait()
+                await self._phase.settled.wait()
         except TimeoutError:
             self.end_reason = "stream_never_started"
             log.warning("call %s: media stream never started", self.call_id)
             return
-        if self._ended.is_set():
+        if self._phase.ended.is_set():
             return
         await self._caller_audio.flush(link)
         if self._takeover is None:
@@ -255,7 +253,7 @@ class CallSession:
             await carry_on(link, self.conversation(), self.business.greeting)
         self._caller_audio.last_audio_at = time.monotonic()
         pump = asyncio.create_task(self._keeper.pump(link), name=f"pump-{self.call_id}")
-        ended = asyncio.create_task(self._ended.wait())
+        ended = asyncio.create_task(self._phase.ended.wait())
         watchdog = asyncio.create_task(self._limits.watch_media())
         limits = asyncio.create_task(self._limits.watch())
         await asyncio.wait({pump, ended, watchdog}, return_when=asyncio.FIRST_COMPLETED)
@@ -263,53 +261,19 @@ class CallSession:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
-        if pump.done() and not pump.cancelled() and not self._ended.is_set():
+        if pump.done() and not pump.cancelled() and not self._phase.ended.is_set():
             # The model is gone for good (its link dropped and could not be opened again):
             # the caller must hear why the line goes quiet, not sit in dead air.
             failure = pump.exception()
             self.end_reason = "realtime_lost"
             log.warning("call %s: the model cannot be reached: %r", self.call_id, failure)
-            await self._give_up(f"realtime_lost: {failure!r}" if failure else "realtime_lost")
-
-    def transfer_unavailable(self) -> None:
-        self._transfers.unavailable()
-
-    async def _transfer_outcome(self, outcome: TransferOutcome) -> None:
-        """Put through: the call is the person's now. Not: it goes on with the agent."""
-        if await self._transfers.outcome(outcome, self._link):
-            self.end_reason = "transferred"
-            self._ended.set()
-            self._settled.set()
-        elif not self._transfers.ringing:
-            self.end_reason = ""
-            self._exit.reopen()
-            self._caller_audio.last_audio_at = time.monotonic()  # their stream is on its way
-
-    def _transfer_given_up(self) -> None:
-        self.end_reason = "transferred"
-        self._ended.set()
-
-    def request_exit(self, kind: ExitKind, reason: str, to_number: str | None = None) -> None:
-        """Called by the end_call/transfer_call tools and the limits: leave after the next
-        reply has been spoken (see :meth:`_leave`)."""
-        self._exit.request(kind, reason, to_number)
-
-    async def _leave(self) -> None:
-        """Ask the gateway to end (or transfer) the call once the last words have played."""
-        taken = self._exit.take(
-            lambda to, why: self._transfers.command(self.business, self._offer, to, why)
-        )
-        if taken is None:
-            return
-        self.end_reason, command = taken
-        await self._exit.send(command)
-        if isinstance(command, TransferCall):
-            self._spawn(self._transfers.wait_outcome(self._transfer_given_up))
+            why = f"realtime_lost: {failure!r}" if failure else "realtime_lost"
+            await self._exit.give_up(why, self._settings.start_timeout_s)
 
     async def _release(self) -> None:
         self._trace.end_turn("call ended")
         await self._story.close(
-            started_at=self._started_at,
+            started_at=self._controls.started_at,
             caller_turns=self._caller_turns,
             reason=self.end_reason,
             usage=self._trace.usage,
@@ -332,10 +296,9 @@ class CallSession:
         and write nothing more of its story."""
         self._story.superseded = True
         self.end_reason = "superseded"
-        self._ended.set()
-        self._settled.set()
+        self._phase.end()
 
-    # --- for the link keeper (LinkHost) and the limits (LimitsHost) --------------------------
+    # --- for the link keeper (LinkHost), the limits (LimitsHost), the controls (ControlsHost) -
 
     def attach(self, link: RealtimeLink | None) -> None:
         self._link = self._caller_audio.link = link
@@ -347,17 +310,17 @@ class CallSession:
         await self._cutter.cut_at_drop()
 
     def hold_the_line(self) -> None:
-        if self._started.is_set() and not self._ended.is_set():
+        if self._phase.live:
             log.warning(
                 "call %s: the model is away; the caller hears our holding line", self.call_id
             )
-            self._spawn(self._play_holding_line())
+            self.spawn(self._play_holding_line())
 
     async def _play_holding_line(self) -> None:
         async def publish(chunk: bytes) -> None:
             await self._nc.publish(self._audio_subject, chunk)
 
-        await holding.play(holding.holding_clip(), self._ledger, publish)
+        await holding.play(holding.clip_for(self.business), self._ledger, publish)
 
     def forget_response(self) -> None:
         self._reply.active_response = None
@@ -365,16 +328,12 @@ class CallSession:
     def conversation(self) -> Resumption:
         return with_unconfirmed(rebuild(self._events.history), self._turns.unconfirmed())
 
-    async def catch_up(self, link: RealtimeLink, after_drop: bool) -> bool:
-        return await self._caller_audio.catch_up(link, after_drop)
+    async def catch_up(self, link: RealtimeLink) -> bool:
+        return await self._caller_audio.catch_up(link)
 
     @property
     def on_hold(self) -> bool:
         return self._transfers.ringing
-
-    @property
-    def last_activity(self) -> float:
-        return self._last_activity
 
     async def stream_lost(self) -> None:
         if await still_owner(self._nc, self.lease) is False:
@@ -389,96 +348,9 @@ class CallSession:
         if await self._live.apply(self._link):
             self.business = self._live.business
 
-    # --- from the gateway --------------------------------------------------------------------
-
-    async def _on_control(self, msg: Msg) -> None:
-        try:
-            event = agent_control_adapter.validate_json(msg.data)
-        except ValidationError as exc:
-            log.warning("call %s: unreadable control message: %s", self.call_id, logs.private(exc))
-            return
-        if isinstance(event, CallStarted) and self._started.is_set():
-            self._spawn(self._stream_back(event))
-        elif isinstance(event, CallStarted):
-            self._started_at = time.monotonic()
-            if self._takeover is None:
-                self._events.call_started(
-                    agent_id=self._settings.agent_id,
-                    gateway_id=event.gateway_id,
-                    from_number=self._offer.from_number,
-                    to_number=self._offer.to_number,
-                )
-            else:
-                self._started_at = self._takeover.started_monotonic() or self._started_at
-                self._events.call_resumed(
-                    agent_id=self._settings.agent_id,
-                    previous_agent_id=self._takeover.previous_agent_id,
-                    epoch=self._takeover.lease.epoch,
-                    reason="agent_lost",
-                )
-            self._started.set()
-            self._settled.set()
-        elif isinstance(event, PlaybackIdle):
-            # The caller has just heard the agent's last words: timers that wait on the agent
-            # (the caller's silence) count from now, not from when the model made them.
-            self._last_activity = time.monotonic()
-            self._reply.idle_through = max(self._reply.idle_through, event.last_chunk)
-            self._turns.played_through(event.last_chunk)
-            if self._reply.agent_quiet() and not self._caller_audio.speaking:
-                self._spawn(self.quiet_moment())
-        elif isinstance(event, CallerDtmf):
-            self._last_activity = time.monotonic()
-            self._events.dtmf(event.digit)
-            self._spawn(self._tell_keypress(event.digit))
-        elif isinstance(event, TransferOutcome):
-            await self._transfer_outcome(event)
-        elif (
-            isinstance(event, CallEnded)
-            and event.reason == EndReason.TRANSFERRED
-            and self._transfers.stream_ended()
-        ):
-            pass  # the caller is with Twilio for now: the transfer's outcome decides
-        elif isinstance(event, CallEnded):
-            # The agent's own reason, when it ended the call, says more than the gateway's.
-            self.end_reason = self.end_reason or event.reason.value
-            self._ended.set()
-            self._settled.set()
-
-    async def _stream_back(self, event: CallStarted) -> None:
-        """The call's stream was lost with its gateway and is back on a new one (re-entered
-        through Twilio's action URL or a REST redirect): the conversation goes on. A reply the
-        caller lost with the old stream is cut where they stopped hearing it and answered
-        again."""
-        log.warning("call %s: the stream is back through %s", self.call_id, event.gateway_id)
-        self._last_activity = time.monotonic()
-        if self._transfers.back():  # from a transfer nobody took: the model tells the caller
-            if self._link is not None and self._reply.active_response is None:
-                await self._link.respond()
-            return
-        if not await self._cutter.cut_at_stream_loss() or self._link is None:
-            return
-        if self._reply.active_response is None:
-            await self._link.respond()
-        else:
-            self._answer_owed = True  # once the cut response has ended
-
-    async def _tell_keypress(self, digit: str) -> None:
-        """Key presses reach the model as a user message, and every one is answered. While the
-        agent speaks, the business chooses: the key interrupts it as speech does (the server
-        does not cancel for a key, so the agent does), or waits for the end of the reply."""
-        link = self._link
-        if link is None or not self._started.is_set():
-            return
-        speaking = self._reply.active_response is not None or self._reply.playing()
-        if speaking and self.business.keypress_while_speaking == "interrupt":
-            if self._reply.active_response is not None and self._settings.interrupt_response:
-                await link.cancel_response()  # (barge_in cancels when the server would not)
-            await self._cutter.barge_in(None)
-        await link.add_user_text(keypress_text(digit))
-        if self._reply.active_response is None:
-            await link.respond()
-        else:
-            self._answer_owed = True  # asked for once the current reply is done
+    def awaiting_answer(self) -> bool:
+        stopped = self._speech_stopped_at  # cleared by the answer's first audio
+        return stopped is not None and time.perf_counter() - stopped < ANSWER_EXPECTED_S
 
     # --- from the model ----------------------------------------------------------------------
 
@@ -487,12 +359,12 @@ class CallSession:
         if isinstance(event, AudioDelta):
             await self._on_audio(event)
         elif isinstance(event, InputAudioBufferSpeechStartedEvent):
-            self._last_activity = time.monotonic()
+            self.last_activity = time.monotonic()
             self._caller_audio.speech_started()
             self._speech_started_at = time.perf_counter()
             await self._cutter.barge_in(self._speech_started_at)
         elif isinstance(event, InputAudioBufferSpeechStoppedEvent):
-            self._last_activity = time.monotonic()
+            self.last_activity = time.monotonic()
             self._caller_audio.speech_stopped()
             self._speech_stopped_at = time.perf_counter()
             self._trace.begin_turn(self._caller_turns + 1)
@@ -530,7 +402,7 @@ class CallSession:
             self._turn_latency_ms[delta.item_id] = latency_s * 1000.0
             self._speech_stopped_at = None
             self._trace.end_turn()
-        self._last_activity = time.monotonic()
+        self.last_activity = time.monotonic()
         seq = self._ledger.record(delta.item_id, len(delta.audio))
         await self._nc.publish(self._audio_subject, encode_agent_chunk(seq, delta.audio))
         metrics.FRAMES_OUT.inc()
@@ -552,16 +424,16 @@ class CallSession:
                     self._turns.spoken(item.id or "", text)
                     await self._feed.said(Speaker.AGENT, text, item.id or "", interrupted)
         runs = self._tool_runs.take(response.id or "")
-        if self._answer_owed:  # a key was pressed during that reply
-            self._answer_owed = False
+        if self._reply.answer_owed:  # a key was pressed (or the stream lost) during that reply
+            self._reply.answer_owed = False
             if not runs and not self._exit.requested and self._link is not None:
                 await self._link.respond()
                 return
         if runs:
             completed = response.status == "completed"
-            self._spawn(self._answer_tools(runs, respond=completed, spoke=spoke))
+            self.spawn(self._answer_tools(runs, respond=completed, spoke=spoke))
         elif self._exit.requested:
-            await self._leave()  # the last words are out: end the call once they have played
+            await self._exit.leave()  # the last words are out: end the call once they have played
 
     async def _answer_tools(self, runs: list[Run], respond: bool, spoke: bool) -> None:
         """Give the model its tools' results and let it answer, except after a goodbye: a
@@ -584,7 +456,7 @@ class CallSession:
             ),
         )
         if self._exit.requested and (not respond or said_goodbye()):
-            await self._leave()
+            await self._exit.leave()
 
     def _agent_turn_final(
         self, text: str, item_id: str, interrupted: bool, played_ms: int | None, produced_ms: int
@@ -600,7 +472,7 @@ class CallSession:
 
     # --- helpers -----------------------------------------------------------------------------
 
-    def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+    def spawn(self, coro: Coroutine[Any, Any, None]) -> None:
         task = asyncio.create_task(coro)
         self._background.add(task)
         task.add_done_callback(self._background.discard)

@@ -76,8 +76,23 @@ class AgentSettings(BaseSettings):
     realtime_session_rollover_s: float = Field(
         55 * 60.0,
         gt=0,
-        description="Move a call to a new Realtime session after this long, at a quiet moment, "
-        "before the provider's session cap (OpenAI: 60 minutes).",
+        description="Move a call to a new Realtime session after this long, at the next quiet "
+        "moment (the agent silent, nothing playing, no answer on its way; a caller mid-sentence "
+        "is replayed to the new session).",
+    )
+    realtime_session_cap_s: float = Field(
+        60 * 60.0,
+        gt=0,
+        description="The provider's session cap (OpenAI: 60 minutes): a session it cuts costs "
+        "the call a reconnect.",
+    )
+    realtime_rollover_margin_s: float = Field(
+        30.0,
+        gt=0,
+        description="With no quiet moment before this long ahead of the cap, the call moves to "
+        "a new session anyway: the reply in progress is cut where the caller stopped hearing "
+        "it and the new session goes on from there. Covers the once-a-second check, a turn "
+        "whose answer is on its way (waited for up to 5 s) and opening the new session.",
     )
     realtime_max_reconnects: int = Field(
         3, ge=0, description="Reconnects per call after the Realtime connection drops."
@@ -130,6 +145,18 @@ class AgentSettings(BaseSettings):
     def _refuse_a_missing_key_outside_development(self) -> AgentSettings:
         require_secret(self.environment, "OPENAI_API_KEY", self.openai_api_key)
         require_bus_credentials(self.environment)
+        return self
+
+    @model_validator(mode="after")
+    def _roll_over_before_the_cap(self) -> AgentSettings:
+        deadline = self.realtime_session_cap_s - self.realtime_rollover_margin_s
+        if deadline <= 0:
+            raise ValueError("realtime_rollover_margin_s must be shorter than the session cap")
+        if self.realtime_session_rollover_s > deadline:
+            raise ValueError(
+                "realtime_session_rollover_s must come before the rollover deadline "
+                f"(the cap less the margin: {deadline:g} s)"
+            )
         return self
 
     def breaker_policy(self) -> BreakerPolicy:

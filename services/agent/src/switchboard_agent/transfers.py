@@ -66,15 +66,25 @@ class Transfers:
         return self._pending is not None
 
     def command(
-        self, business: BusinessProfile, offer: CallOffer, to_number: str, reason: str
+        self,
+        business: BusinessProfile,
+        offer: CallOffer,
+        to_number: str,
+        reason: str,
+        *,
+        last_resort: bool = False,
     ) -> TransferCall:
-        """The gateway command for a transfer (kept: its outcome is awaited)."""
+        """The gateway command for a transfer (kept: its outcome is awaited). A
+        ``last_resort`` (the model is lost) is sent at once, after the apology, and the
+        caller does not come back to the agent if nobody answers."""
         self._pending = TransferCall(
             call_id=self._call_id,
             to_number=to_number,
             reason=reason,
             caller_id=caller_id_for(business, offer),
             timeout_s=business.transfer_timeout_s,
+            after_playback=not last_resort,
+            apology=last_resort,
         )
         self._settled.clear()
         return self._pending
@@ -90,9 +100,10 @@ class Transfers:
         return self._pending is not None or self._owed
 
     async def outcome(self, outcome: TransferOutcome, link: RealtimeLink | None) -> bool:
-        """Twilio's word on the transfer: True when the caller was put through (the call is
-        over for the agent). Otherwise the model is told, and the caller is owed an answer
-        once back (see :meth:`back`)."""
+        """Twilio's word on the transfer: True when the call is over for the agent (the
+        caller was put through, or the transfer was its last resort: the gateway ends the
+        call). Otherwise the model is told, and the caller is owed an answer once back (see
+        :meth:`back`)."""
         pending = self._pending
         if pending is None:
             return False  # already settled (Twilio reports an answered dial twice)
@@ -104,6 +115,8 @@ class Transfers:
             return True
         self._events.transfer(pending.to_number, ok=False, reason=outcome.status.value)
         log.warning("call %s: transfer %s", self._call_id, outcome.status.value)
+        if pending.apology:
+            return True  # nobody to come back to: the gateway apologises and hangs up
         self._owed = True
         if link is not None:
             told = outcome.model_copy(update={"to_number": pending.to_number})

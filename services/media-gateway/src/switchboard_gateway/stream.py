@@ -379,6 +379,7 @@ class MediaStreamSession:
                 action_url=settings.transfer_ended_url,
                 answered_url=settings.transfer_answered_url,
                 caller_id=command.caller_id,
+                say=twiml.MODEL_LOST_TRANSFER_SAY if command.apology else None,
             )
             try:
                 await control.redirect(self.call_id, dial)
@@ -475,6 +476,7 @@ class MediaStreamSession:
                 transfer_to=self._transfer_asked.to_number if self._transfer_asked else None,
                 transfer_caller_id=self._transfer_asked.caller_id if self._transfer_asked else None,
                 transfer_timeout_s=self._transfer_asked.timeout_s if self._transfer_asked else None,
+                transfer_apology=self._transfer_asked.apology if self._transfer_asked else False,
             )
             log.info("call %s: ended (%s)", self.call_id, reason.value)
         if self._span is not None:

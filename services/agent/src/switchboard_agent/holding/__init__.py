@@ -5,8 +5,11 @@ in dead air, and the model cannot speak for itself. So the agent plays a short c
 own, pre-rendered as 8 kHz μ-law (what Twilio plays, so nothing is converted per call), on
 the call's usual audio path: the gateway plays it and marks it like any reply.
 
-The clip shipped here ("One moment please, I'm still here.") was rendered once with Debian's
-espeak-ng; it is data, nothing renders speech at run time.
+A business may store its own line, in its words and its agent's voice
+(:class:`~switchboard_common.business.HoldingClip`); it is played on calls in the voice it was
+rendered in. Otherwise, the clip shipped here ("One moment please, I'm still here.") plays: it
+was rendered once with Debian's espeak-ng; it is data, nothing renders speech at run time.
+(Twilio's ``<Say>`` is no fallback here: changing a live call's TwiML ends its media stream.)
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from functools import cache
 from importlib.resources import files
 
 from switchboard_common.audio import encode_agent_chunk
+from switchboard_common.business import BusinessProfile
 
 from ..playback import AudioLedger
 
@@ -29,6 +33,15 @@ HOLDING_ITEM = "switchboard_holding_line"
 def holding_clip() -> bytes:
     """The shipped holding line, raw μ-law at 8 kHz."""
     return files(__package__).joinpath("one_moment.ulaw").read_bytes()
+
+
+def clip_for(business: BusinessProfile) -> bytes:
+    """The business's own holding line when it has one in the call's voice (``business`` as
+    the call follows it: its voice is the call's), else ours."""
+    clip = business.holding_clip
+    if clip is not None and clip.voice == business.voice:
+        return clip.ulaw
+    return holding_clip()
 
 
 async def play(

@@ -5,6 +5,14 @@ The keeper opens it with retries, pumps its events to the call, reconnects after
 rolls the call over to a new session before the cap; each new session is configured like the
 first and given the conversation so far. What the call itself knows (its conversation, the
 caller's unsent audio, the reply a drop cut short) it reports through :class:`LinkHost`.
+
+A rollover is a drop we choose, with the new session already open: it is opened and
+configured while the old one still serves, then the old one is closed and the pump moves the
+call over exactly as after a drop (the reply in progress, if any, is cut where the caller
+stopped hearing it, the new session is given the conversation and answers what is owed).
+From ``realtime_session_rollover_s`` on, this waits for a quiet moment; by the deadline, a
+margin before the provider's cap, it happens whatever the call is doing (see
+:meth:`LinkKeeper.rollover_overdue`).
 """
 
 from __future__ import annotations
@@ -53,9 +61,9 @@ class LinkHost(Protocol):
     def hold_the_line(self) -> None:
         """The model is away for longer than a moment: let the caller hear we are here."""
 
-    async def catch_up(self, link: RealtimeLink, after_drop: bool) -> bool:
-        """Send a new link the caller audio it missed (after a drop, the utterance in
-        progress too); returns whether the caller was mid-sentence."""
+    async def catch_up(self, link: RealtimeLink) -> bool:
+        """Send a new link the caller audio it missed, the utterance in progress too; returns
+        whether the caller was mid-sentence."""
 
 
 class LinkKeeper:
@@ -75,8 +83,9 @@ class LinkKeeper:
         self._business = business
         self._tools = tools
         self._current: RealtimeLink | None = None
+        #: A rollover's new session, open and configured, until the pump moves the call to it.
         self._successor: RealtimeLink | None = None
-        self._opened_at = time.monotonic()
+        self._rolling = False
 
     async def start(self) -> RealtimeLink:
         """The call's first link, opened and configured."""
@@ -96,12 +105,24 @@ class LinkKeeper:
         await link.configure(live_update(self._business, self._settings, enabled))
 
     def rollover_due(self, now: float) -> bool:
-        return now - self._opened_at >= self._settings.realtime_session_rollover_s
+        """The session in use is old enough to be replaced at the next quiet moment."""
+        return self._age(now) >= self._settings.realtime_session_rollover_s
+
+    def rollover_overdue(self, now: float) -> bool:
+        """No quiet moment came in time: the session must be replaced now, mid-reply if need
+        be, or the provider's cap will cut it."""
+        settings = self._settings
+        deadline = settings.realtime_session_cap_s - settings.realtime_rollover_margin_s
+        return self._age(now) >= deadline
+
+    def _age(self, now: float) -> float:
+        link = self._current
+        return 0.0 if link is None else now - link.opened_at
 
     async def pump(self, link: RealtimeLink) -> None:
         """Read the model's events; when the connection drops, reconnect and carry on. A
         rollover (see :meth:`roll_over`) closes the old link on purpose, with its successor
-        ready. Returns when the link is lost for good."""
+        open. Returns when the link is lost for good."""
         from websockets.exceptions import ConnectionClosed
 
         handle = self._host.handle
@@ -111,34 +132,47 @@ class LinkKeeper:
                 while True:
                     await handle(await link.next_event())
             except ConnectionClosed as exc:
-                if self._successor is not None:
-                    link, self._successor = self._successor, None
-                    self._use(link)
-                    continue
-                if reconnects >= self._settings.realtime_max_reconnects:
+                successor, self._successor = self._successor, None
+                if successor is None and reconnects >= self._settings.realtime_max_reconnects:
                     self._host.end_reason = self._host.end_reason or "realtime_lost"
                     log.warning("call %s: Realtime connection lost: %s", self._call_id, exc)
                     return
-                reconnects += 1
-                metrics.REALTIME_RECONNECTS.inc()
-                log.warning(
-                    "call %s: Realtime connection dropped (%s), reconnecting", self._call_id, exc
-                )
+                if successor is None:
+                    reconnects += 1
+                    metrics.REALTIME_RECONNECTS.inc()
+                    log.warning(
+                        "call %s: Realtime connection dropped (%s), reconnecting",
+                        self._call_id,
+                        exc,
+                    )
                 self._current = None
-                self._host.attach(None)
+                self._host.attach(None)  # caller audio is kept until the next link takes it
                 await self._host.link_dropped()
-                link = await self._fresh_link(replay_speech=True)
+                link = await self._fresh_link(successor)
                 self._use(link)
 
     async def roll_over(self) -> None:
-        """Before the provider's session cap, at a quiet moment, move the call to a new
-        session: it is opened and given the conversation while the old one still serves, then
-        the old one is closed and the pump carries on with the new one."""
+        """Move the call to a new session before the provider's cap: it is opened and
+        configured while the old one still serves, then the old one is closed and the pump
+        moves the call over (see :meth:`pump`). A session that cannot be opened now is tried
+        again at the next chance; the old one serves on meanwhile."""
         old = self._current
-        if old is None or self._successor is not None:
+        if old is None or self._rolling or self._successor is not None:
+            return
+        self._rolling = True
+        try:
+            new = await self._open()
+            await self._configure(new)
+        except Exception as exc:
+            log.warning("call %s: no new session to roll over to: %r", self._call_id, exc)
+            return
+        finally:
+            self._rolling = False
+        if self._current is not old:  # it dropped meanwhile and was replaced
+            await new.close()
             return
         log.info("call %s: rolling the Realtime session over", self._call_id)
-        self._successor = await self._fresh_link()
+        self._successor = new
         metrics.REALTIME_ROLLOVERS.inc()
         await old.close()
 
@@ -158,7 +192,6 @@ class LinkKeeper:
     def _use(self, link: RealtimeLink) -> None:
         self._current = link
         self._host.attach(link)
-        self._opened_at = time.monotonic()
 
     async def _open(self, window_s: float | None = None) -> RealtimeLink:
         """Open the Realtime connection, retrying with growing pauses (the last one repeats)
@@ -189,19 +222,21 @@ class LinkKeeper:
         enabled = self._tools.definitions(self._business.enabled_tools)
         await link.configure(session_config(self._business, self._settings, enabled))
 
-    async def _fresh_link(self, replay_speech: bool = False) -> RealtimeLink:
-        """A new session with the same configuration and the conversation so far, rebuilt
-        from the call's events as the caller heard it, so the caller notices at most a short
-        pause. After a drop (``replay_speech``) it answers at once when the caller is owed an
-        answer."""
+    async def _fresh_link(self, opened: RealtimeLink | None) -> RealtimeLink:
+        """A new session (``opened`` by a rollover, or opened now after a drop) with the same
+        configuration and the conversation so far, rebuilt from the call's events as the
+        caller heard it, so the caller notices at most a short pause. It answers at once when
+        the caller is owed an answer (their turn, or a reply cut short, went unanswered)."""
         self._host.forget_response()
-        link = await self._open_holding_the_line() if replay_speech else await self._open()
-        await self._configure(link)
+        link = opened
+        if link is None:
+            link = await self._open_holding_the_line()
+            await self._configure(link)
         resumed = self._host.conversation()
         await replay(link, resumed.items)
-        speaking = await self._host.catch_up(link, replay_speech)
-        if replay_speech and not speaking and resumed.greeting_due:
+        speaking = await self._host.catch_up(link)
+        if not speaking and resumed.greeting_due:
             await link.respond(greeting_instructions(self._business.greeting))
-        elif replay_speech and resumed.answer_due and not speaking:
+        elif resumed.answer_due and not speaking:
             await link.respond()
         return link

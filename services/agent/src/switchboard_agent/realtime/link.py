@@ -9,6 +9,7 @@ are recognised with one orjson parse instead of building the SDK's model for eac
 from __future__ import annotations
 
 import logging
+import time
 from base64 import b64decode, b64encode
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -42,6 +43,8 @@ class RealtimeLink:
     def __init__(self, connection: AsyncRealtimeConnection) -> None:
         self._conn = connection
         self._malformed = 0
+        #: When the session was opened (monotonic): the provider's session cap counts from it.
+        self.opened_at = time.monotonic()
 
     @classmethod
     async def open(cls, client: AsyncOpenAI, model: str) -> RealtimeLink:

@@ -46,8 +46,9 @@ def reentry_twiml(record: CallRecord | None, ctx: GatewayContext) -> str | None:
 def transfer_return_twiml(record: CallRecord | None, ctx: GatewayContext) -> str | None:
     """A new ``<Connect><Stream>`` for a call whose transfer nobody took: the caller comes
     back to the agent that transferred them, which kept the conversation; None when it
-    cannot (the call did not leave for a transfer, or its agent is gone)."""
-    if record is None or record.ended_reason != EndReason.TRANSFERRED:
+    cannot (the call did not leave for a transfer, its agent is gone, or the transfer was
+    the agent's last resort: its model was lost)."""
+    if record is None or record.ended_reason != EndReason.TRANSFERRED or record.transfer_apology:
         return None
     return _stream_again(record, ctx)
 

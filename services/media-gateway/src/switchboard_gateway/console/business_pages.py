@@ -22,7 +22,7 @@ from switchboard_common.messages import ConsoleLogin
 from ..routes.deps import Context
 from .auth import ADMIN_LOGIN, MIN_PASSWORD_LENGTH, Principal, hash_password
 from .deps import Admin, SignedIn, State, visible
-from .profile_form import TOOLS, defaults, field_errors, form_values, profile_data
+from .profile_form import TOOLS, defaults, field_errors, form_values, profile_data, with_unshown
 from .view import PREFIX, page
 
 router = APIRouter()
@@ -76,9 +76,14 @@ def _refusal(exc: BusinessStoreError) -> dict[str, str]:
     return {"": str(exc)}
 
 
-async def _submitted(request: Request) -> tuple[dict[str, Any], BusinessProfile | None, Any]:
+async def _submitted(
+    request: Request, stored: BusinessProfile | None = None
+) -> tuple[dict[str, Any], BusinessProfile | None, Any]:
+    """The submitted profile; over a ``stored`` one, what the form does not show is kept."""
     form = await request.form()
     data = profile_data(form)
+    if stored is not None:
+        data = with_unshown(data, stored)
     try:
         return data, BusinessProfile.model_validate(data), form
     except ValidationError as exc:
@@ -146,7 +151,8 @@ async def save_business(
     business_id: str, request: Request, ctx: Context, state: State, principal: SignedIn
 ) -> Response:
     _check(business_id, principal)
-    data, profile, extra = await _submitted(request)
+    stored = await ctx.businesses.get(business_id)
+    data, profile, extra = await _submitted(request, stored.profile if stored else None)
     form = extra[0] if profile is None else extra
     raw_revision = form.get("revision", "")
     revision = int(raw_revision) if isinstance(raw_revision, str) and raw_revision.isdigit() else 0

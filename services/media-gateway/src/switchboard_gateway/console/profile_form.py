@@ -68,11 +68,43 @@ def profile_data(form: FormData) -> dict[str, Any]:
         "max_output_tokens": max_tokens if max_tokens == "inf" else _number(max_tokens, int),
         "enabled_tools": [t for t in form.getlist("enabled_tools") if isinstance(t, str)],
         "transfer_number": _text(form, "transfer_number") or None,
+        "when_model_lost": _text(form, "when_model_lost") or "hang_up",
         "max_call_length_s": _number(_text(form, "max_call_length_s"), int),
         "caller_silence_timeout_s": _number(_text(form, "caller_silence_timeout_s"), int),
         "keypress_while_speaking": _text(form, "keypress_while_speaking") or "interrupt",
     }
     return {k: v for k, v in data.items() if v is not None or k == "transfer_number"}
+
+
+#: The profile's fields the form shows; the others are kept as stored when it is saved.
+SHOWN = frozenset(
+    {
+        "business_id",
+        "name",
+        "phone_numbers",
+        "instructions",
+        "greeting",
+        "voice",
+        "language",
+        "timezone",
+        "turn_detection",
+        "temperature",
+        "max_output_tokens",
+        "enabled_tools",
+        "transfer_number",
+        "when_model_lost",
+        "max_call_length_s",
+        "caller_silence_timeout_s",
+        "keypress_while_speaking",
+    }
+)
+
+
+def with_unshown(data: dict[str, Any], stored: BusinessProfile) -> dict[str, Any]:
+    """The form's profile with the stored values of the fields the form does not show (the
+    holding clip, the transfer's caller ID and ring time): saving the form keeps them."""
+    kept = {k: v for k, v in stored.model_dump(mode="json").items() if k not in SHOWN}
+    return {**kept, **data}
 
 
 def form_values(profile: BusinessProfile | dict[str, Any]) -> dict[str, str]:
@@ -97,6 +129,7 @@ def form_values(profile: BusinessProfile | dict[str, Any]) -> dict[str, str]:
             "temperature",
             "max_output_tokens",
             "transfer_number",
+            "when_model_lost",
             "max_call_length_s",
             "caller_silence_timeout_s",
             "keypress_while_speaking",

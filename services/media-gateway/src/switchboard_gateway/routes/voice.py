@@ -197,6 +197,7 @@ async def stream_ended(request: Request, ctx: Context) -> Response:
                 action_url=ctx.settings.transfer_ended_url,
                 answered_url=ctx.settings.transfer_answered_url,
                 caller_id=record.transfer_caller_id,
+                say=twiml.MODEL_LOST_TRANSFER_SAY if record.transfer_apology else None,
             )
         )
     if record is not None and record.ended_reason in (

@@ -7,6 +7,9 @@ from twilio.twiml.voice_response import Connect, Dial, VoiceResponse
 AGENT_LOST_SAY = "We're sorry, we lost the connection to our assistant. Please call again."
 UNKNOWN_NUMBER_SAY = "Sorry, this number is not in service. Goodbye."
 TRANSFER_FAILED_SAY = "Sorry, nobody could take your call just now. Please call again later."
+MODEL_LOST_TRANSFER_SAY = (
+    "We're sorry, we lost the connection to our assistant. Putting you through to a colleague."
+)
 NO_AGENT_SAY = "Sorry, all of our assistants are busy right now. Please call again in a moment."
 
 
@@ -34,12 +37,16 @@ def dial(
     action_url: str,
     answered_url: str,
     caller_id: str | None = None,
+    say: str | None = None,
 ) -> str:
-    """Transfer the call to ``number``, ringing it ``timeout_s``. Twilio reports the person
-    picking up to ``answered_url`` (the ``<Number>`` status callback) and, once the dial is
-    over, its ``DialCallStatus`` to ``action_url``, whose answer decides what follows: the
-    caller back with the agent when nobody answered, or the end of the call."""
+    """Transfer the call to ``number``, ringing it ``timeout_s``, after ``say`` if given.
+    Twilio reports the person picking up to ``answered_url`` (the ``<Number>`` status
+    callback) and, once the dial is over, its ``DialCallStatus`` to ``action_url``, whose
+    answer decides what follows: the caller back with the agent when nobody answered, or the
+    end of the call."""
     response = VoiceResponse()
+    if say:
+        response.say(say)
     options: dict[str, str | int] = {"timeout": timeout_s, "action": action_url, "method": "POST"}
     if caller_id:
         options["caller_id"] = caller_id
