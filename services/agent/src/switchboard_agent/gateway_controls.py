@@ -60,6 +60,9 @@ class ControlsHost(Protocol):
     async def quiet_moment(self) -> None:
         """Neither side is speaking (a turn boundary)."""
 
+    def settings_pending(self) -> bool:
+        """The business's settings changed since the call last applied them."""
+
     def spawn(self, coro: Coroutine[Any, Any, None]) -> None:
         """Run ``coro`` alongside the call (cancelled when it ends)."""
 
@@ -114,7 +117,9 @@ class GatewayControls:
             host.last_activity = time.monotonic()
             self._reply.idle_through = max(self._reply.idle_through, event.last_chunk)
             self._reply.turns.played_through(event.last_chunk)
-            if self._reply.agent_quiet() and not self._caller_audio.speaking:
+            # Told several times a second while the agent talks: only a change is worth a task.
+            quiet = self._reply.agent_quiet() and not self._caller_audio.speaking
+            if quiet and host.settings_pending():
                 host.spawn(host.quiet_moment())
         elif isinstance(event, CallerDtmf):
             host.last_activity = time.monotonic()

@@ -341,6 +341,9 @@ class CallSession:
             return
         await ask_for_new_stream(self._nc, self.call_id, self._settings.agent_id, self.epoch)
 
+    def settings_pending(self) -> bool:
+        return self._live.changed() is not None
+
     async def quiet_moment(self) -> None:
         """A turn boundary: the business's new settings, if any, apply from here."""
         if not self._reply.agent_quiet() or self._caller_audio.speaking:
