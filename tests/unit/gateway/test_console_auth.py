@@ -5,7 +5,6 @@ from __future__ import annotations
 from switchboard_gateway.console.auth import (
     Principal,
     SessionSigner,
-    Throttle,
     hash_password,
     verify_password,
 )
@@ -49,18 +48,3 @@ def test_a_caller_number_is_masked() -> None:
     assert mask_number("+14155550123") == "+14•••••••23"
     assert mask_number("") == "unknown"
     assert "5550" not in mask_number("+15550100")
-
-
-def test_password_guessing_is_slowed_per_login() -> None:
-    now = [0.0]
-    throttle = Throttle(limit=3, window_s=60, clock=lambda: now[0])
-    for _ in range(3):
-        assert not throttle.blocked("acme-owner")
-        throttle.failed("acme-owner")
-    assert throttle.blocked("acme-owner")
-    assert not throttle.blocked("rival-owner")  # per login
-    now[0] = 61.0
-    assert not throttle.blocked("acme-owner")  # the window passed
-    throttle.failed("acme-owner")
-    throttle.succeeded("acme-owner")
-    assert not throttle.blocked("acme-owner")

@@ -478,6 +478,16 @@ KV_BUCKETS: tuple[KeyValueBucket, ...] = (
         writers=_services(GATEWAY),
         readers=_services(GATEWAY),
     ),
+    KeyValueBucket(
+        name=subjects.CONSOLE_FAILURES_BUCKET,
+        summary="Recent failed console sign-ins, counted once for every gateway replica.",
+        key="A hash of the login name (any typed name is a valid key; none is stored).",
+        value=None,
+        value_description="The failures' times (JSON list of Unix seconds); the bucket's TTL "
+        "is the throttle's window.",
+        writers=_services(GATEWAY),
+        readers=_services(GATEWAY),
+    ),
 )
 
 STREAMS: tuple[Stream, ...] = (

@@ -55,6 +55,9 @@ CONSOLE_LOGINS_BUCKET = "sb_console_logins"
 #: JetStream key-value bucket of the console's open sessions: key = a random session id, value
 #: = its login. Signing out deletes the key; the bucket's TTL ends a session no one closed.
 CONSOLE_SESSIONS_BUCKET = "sb_console_sessions"
+#: JetStream key-value bucket of recent failed console sign-ins: key = a hash of the login, value
+#: = the failures' times (JSON); its TTL is the throttle's window.
+CONSOLE_FAILURES_BUCKET = "sb_console_failures"
 
 
 #: Templates of the per-id subjects; ``{name}`` is one subject token (see :func:`render`).

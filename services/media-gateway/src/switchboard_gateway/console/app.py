@@ -18,10 +18,11 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ..settings import GatewaySettings
 from . import business_pages, calls_pages, health_page, knowledge_pages
-from .auth import LoginStore, SessionSigner, Throttle, authenticate
+from .auth import LoginStore, SessionSigner, authenticate
 from .deps import COOKIE, ConsoleState, SignInRequired, State
 from .knowledge_client import KnowledgeClient
 from .sessions import SessionStore
+from .throttle import SignInThrottle
 from .view import PREFIX, STATIC_DIR, page
 
 auth_router = APIRouter()
@@ -54,7 +55,7 @@ async def login(
 ) -> Response:
     settings: GatewaySettings = request.app.state.ctx.settings
     login = login.strip()
-    if state.throttle.blocked(login):
+    if await state.throttle.blocked(login):
         return page(
             request,
             "login.html",
@@ -68,7 +69,7 @@ async def login(
         state.logins, settings.admin_token.get_secret_value(), login, password
     )
     if principal is None:
-        state.throttle.failed(login)
+        await state.throttle.failed(login)
         return page(
             request,
             "login.html",
@@ -78,7 +79,7 @@ async def login(
             error="That login and password do not match.",
             login=login,
         )
-    state.throttle.succeeded(login)
+    await state.throttle.succeeded(login)
     response = RedirectResponse(_safe_next(next), status_code=303)
     session_id = await state.open_sessions.start(principal.login)
     response.set_cookie(
@@ -115,7 +116,10 @@ def _session_key(settings: GatewaySettings) -> bytes:
 
 
 def console_state(
-    settings: GatewaySettings, logins: LoginStore, open_sessions: SessionStore
+    settings: GatewaySettings,
+    logins: LoginStore,
+    open_sessions: SessionStore,
+    throttle: SignInThrottle,
 ) -> ConsoleState:
     return ConsoleState(
         logins=logins,
@@ -124,13 +128,14 @@ def console_state(
         knowledge=KnowledgeClient(
             settings.knowledge_url, settings.knowledge_token.get_secret_value()
         ),
-        throttle=Throttle(),
+        throttle=throttle,
     )
 
 
 async def open_console(app: FastAPI, nc: Client, settings: GatewaySettings) -> ConsoleState:
     open_sessions = await SessionStore.open(nc, settings.console_session_ttl_s)
-    state = console_state(settings, await LoginStore.open(nc), open_sessions)
+    throttle = await SignInThrottle.open(nc)
+    state = console_state(settings, await LoginStore.open(nc), open_sessions, throttle)
     app.state.console = state
     return state
 

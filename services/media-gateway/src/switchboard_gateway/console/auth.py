@@ -8,6 +8,7 @@
   session's id, and carries its expiry (:class:`SessionSigner`): a cookie past its expiry, or
   altered, is refused. The id must also still be open on the bus
   (:mod:`.sessions`), so that signing out ends the session everywhere.
+* Guessing is slowed for every replica at once (:mod:`.throttle`).
 """
 
 from __future__ import annotations
@@ -20,8 +21,6 @@ import json
 import logging
 import secrets
 import time
-from collections import deque
-from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from nats.aio.client import Client
@@ -85,43 +84,6 @@ class Principal:
 
     def can_see(self, business_id: str) -> bool:
         return self.business_id is None or self.business_id == business_id
-
-
-class Throttle:
-    """Slows password guessing: after ``limit`` failed sign-ins of one login within
-    ``window_s``, that login is refused until the window has passed (per process)."""
-
-    def __init__(
-        self,
-        limit: int = 5,
-        window_s: float = 300.0,
-        clock: Callable[[], float] = time.monotonic,
-    ) -> None:
-        self.limit = limit
-        self.window_s = window_s
-        self._clock = clock
-        self._failures: dict[str, deque[float]] = {}
-
-    def _recent(self, login: str) -> deque[float]:
-        failures = self._failures.get(login, deque())
-        horizon = self._clock() - self.window_s
-        while failures and failures[0] <= horizon:
-            failures.popleft()
-        return failures
-
-    def blocked(self, login: str) -> bool:
-        return len(self._recent(login)) >= self.limit
-
-    def failed(self, login: str) -> None:
-        failures = self._recent(login)
-        failures.append(self._clock())
-        self._failures[login] = failures
-        if len(self._failures) > 10_000:  # a flood of made-up logins: keep the newest
-            for stale in list(self._failures)[:1000]:
-                del self._failures[stale]
-
-    def succeeded(self, login: str) -> None:
-        self._failures.pop(login, None)
 
 
 class SessionSigner:

@@ -9,10 +9,11 @@ from fastapi import Depends, HTTPException, Request, status
 
 from ..context import GatewayContext
 from ..routes.deps import Context
-from .auth import LoginStore, Principal, SessionSigner, Throttle
+from .auth import LoginStore, Principal, SessionSigner
 from .knowledge_client import KnowledgeClient
 from .live import LiveSnapshot
 from .sessions import SessionStore
+from .throttle import SignInThrottle
 from .view import PREFIX
 
 COOKIE = "sb_console"
@@ -24,7 +25,7 @@ class ConsoleState:
     sessions: SessionSigner
     open_sessions: SessionStore
     knowledge: KnowledgeClient
-    throttle: Throttle
+    throttle: SignInThrottle
     live: LiveSnapshot = field(default_factory=LiveSnapshot)
 
 
