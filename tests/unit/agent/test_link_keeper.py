@@ -68,6 +68,8 @@ class _Call:
         self.attached: list[str | None] = []
         #: Set when a link other than the first is attached.
         self.moved = asyncio.Event()
+        #: A tool's result is on its way (it will ask the new session to answer).
+        self.answering = False
 
     def attach(self, link: RealtimeLink | None) -> None:
         self.attached.append(None if link is None else cast(Any, link).name)
@@ -91,6 +93,9 @@ class _Call:
 
     async def catch_up(self, link: RealtimeLink) -> bool:
         return False
+
+    def tools_answering(self) -> bool:
+        return self.answering
 
 
 def _counter(name: str) -> float:
@@ -158,6 +163,23 @@ async def test_a_rollover_moves_the_call_to_a_session_opened_while_the_old_one_s
     await cast(Any, keeper._current).close()  # B drops with no reconnects left
     await asyncio.wait_for(pump, 1.0)
     assert call.end_reason == "realtime_lost"
+
+
+async def test_a_new_session_leaves_the_answer_to_a_tool_result_on_its_way(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The caller's question is owed an answer, but the tool it called is still running: its
+    result will reach the new session and ask it to answer; answering now would answer twice."""
+    keeper, call, log = _keeper(monkeypatch, CUT)
+    first = await keeper.start()
+    pump = asyncio.create_task(keeper.pump(first))
+    call.answering = True
+    await keeper.roll_over()
+    await asyncio.wait_for(call.moved.wait(), 1.0)
+    assert log[-1] == "B.add_text assistant: We open at…"
+    assert "B.respond" not in log
+    await cast(Any, keeper._current).close()
+    await asyncio.wait_for(pump, 1.0)
 
 
 async def test_a_session_that_cannot_be_opened_leaves_the_old_one_serving(

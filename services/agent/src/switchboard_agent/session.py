@@ -118,6 +118,8 @@ class CallSession:
         #: When either side last spoke or the caller pressed a key (monotonic).
         self.last_activity = time.monotonic()
         self._link: RealtimeLink | None = None
+        #: Set while the call has a link (cleared while a dropped one is replaced).
+        self._linked = asyncio.Event()
         self._subs: list[Subscription] = []
         self._phase = CallPhase()
         self._caller_audio = CallerAudio(
@@ -302,6 +304,21 @@ class CallSession:
 
     def attach(self, link: RealtimeLink | None) -> None:
         self._link = self._caller_audio.link = link
+        if link is None:
+            self._linked.clear()
+        else:
+            self._linked.set()
+
+    async def _link_ready(self) -> RealtimeLink | None:
+        """The call's link, waiting (bounded by the outage window) while one is replaced."""
+        if self._link is None:
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(self._settings.realtime_outage_window_s + 1.0):
+                    await self._linked.wait()
+        return self._link
+
+    def tools_answering(self) -> bool:
+        return self._tool_runs.answering
 
     def _current_link(self) -> RealtimeLink | None:
         return self._link
@@ -452,6 +469,7 @@ class CallSession:
         await self._tool_runs.answer(
             runs,
             link,
+            link_ready=self._link_ready,
             respond=lambda: respond and not said_goodbye(),
             speech_stopped_at=self._speech_stopped_at if respond else None,
             may_speak=lambda: (

@@ -65,6 +65,9 @@ class LinkHost(Protocol):
         """Send a new link the caller audio it missed, the utterance in progress too; returns
         whether the caller was mid-sentence."""
 
+    def tools_answering(self) -> bool:
+        """Tool results are on their way and will ask the new session to answer with them."""
+
 
 class LinkKeeper:
     def __init__(
@@ -237,6 +240,6 @@ class LinkKeeper:
         speaking = await self._host.catch_up(link)
         if not speaking and resumed.greeting_due:
             await link.respond(greeting_instructions(self._business.greeting))
-        elif resumed.answer_due and not speaking:
+        elif resumed.answer_due and not speaking and not self._host.tools_answering():
             await link.respond()
         return link
