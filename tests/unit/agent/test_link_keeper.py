@@ -115,9 +115,8 @@ def _keeper(
 
     monkeypatch.setattr(RealtimeLink, "open", staticmethod(open_link))
     call = _Call(log, resumed)
-    agent_settings = AgentSettings(
-        agent_id="agent-t", realtime_open_retry_delays_s=[], realtime_max_reconnects=0, **settings
-    )
+    defaults: dict[str, Any] = {"realtime_open_retry_delays_s": [], "realtime_max_reconnects": 0}
+    agent_settings = AgentSettings(agent_id="agent-t", **(defaults | settings))
     keeper = LinkKeeper(
         "CAroll", call, cast(AsyncOpenAI, None), agent_settings, DEMO_BUSINESS, ToolRegistry()
     )
@@ -194,6 +193,33 @@ async def test_a_session_that_cannot_be_opened_leaves_the_old_one_serving(
     assert "A.close" not in log
     assert call.attached == ["A"]
     assert keeper._current is first
+
+
+async def test_a_call_whose_model_is_away_at_the_start_waits_for_it_holding_the_line(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The provider refuses the first tries (a restart): the first session is waited for
+    within the outage window, as a dropped one is, and the caller hears our holding line."""
+    keeper, call, log = _keeper(
+        monkeypatch,
+        CUT,
+        realtime_open_retry_delays_s=[0.05],
+        realtime_outage_window_s=2.0,
+        realtime_holding_after_s=0.1,
+    )
+    tries: list[int] = []
+
+    async def away_then_back(client: AsyncOpenAI, model: str) -> RealtimeLink:
+        tries.append(1)
+        if len(tries) <= 4:
+            raise OSError("the provider refused")
+        return cast(RealtimeLink, _Link("A", log))
+
+    monkeypatch.setattr(RealtimeLink, "open", staticmethod(away_then_back))
+    link = await keeper.start()
+    assert cast(Any, link).name == "A" and len(tries) == 5
+    assert "call.hold" in log  # 0.2 s away: past the 0.1 s after which the line is held
+    assert call.attached == ["A"]
 
 
 async def _refuse(client: AsyncOpenAI, model: str) -> RealtimeLink:

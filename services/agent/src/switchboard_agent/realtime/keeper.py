@@ -91,8 +91,9 @@ class LinkKeeper:
         self._rolling = False
 
     async def start(self) -> RealtimeLink:
-        """The call's first link, opened and configured."""
-        link = await self._open()
+        """The call's first link, opened and configured. A model away at the start is waited
+        for as a dropped one is: for the outage window, holding the line meanwhile."""
+        link = await self._open_holding_the_line()
         self._use(link)
         await self._configure(link)
         return link
@@ -180,9 +181,9 @@ class LinkKeeper:
         await old.close()
 
     async def _open_holding_the_line(self) -> RealtimeLink:
-        """After a drop: keep trying for the outage window; if the model is still away after
-        a moment, the caller hears our holding line (not the model's), so the line is never
-        dead while we wait."""
+        """At the start and after a drop: keep trying for the outage window; if the model is
+        still away after a moment, the caller hears our holding line (not the model's), so the
+        line is never dead while we wait."""
         settings = self._settings
         holding = asyncio.get_running_loop().call_later(
             settings.realtime_holding_after_s, self._host.hold_the_line
