@@ -51,3 +51,10 @@ async def ensure_bucket(nc: Client, config: KeyValueConfig) -> KeyValue:
         await js.update_stream(dataclasses.replace(info.config, num_replicas=config.replicas))
         log.info("bucket %s: %d replicas (was %d)", config.bucket, config.replicas, have)
     return kv
+
+
+async def open_bucket(nc: Client, bucket: str, ttl_s: float | None = None) -> KeyValue:
+    """Open (creating it if need be) a bucket keeping one value per key, entries expiring
+    after ``ttl_s`` when given, replicated as :class:`BucketSettings` says."""
+    config = KeyValueConfig(bucket=bucket, history=1, ttl=ttl_s, replicas=BucketSettings().replicas)
+    return await ensure_bucket(nc, config)

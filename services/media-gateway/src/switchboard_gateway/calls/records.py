@@ -6,11 +6,10 @@ import logging
 from typing import Any
 
 from nats.aio.client import Client
-from nats.js.api import KeyValueConfig
 from nats.js.kv import KeyValue
 
 from switchboard_common import subjects
-from switchboard_common.buckets import BucketSettings, ensure_bucket
+from switchboard_common.buckets import open_bucket
 from switchboard_common.call_lease import CallLeases, LeaseError, NoSuchCall
 from switchboard_common.messages import CallRecord
 
@@ -27,13 +26,7 @@ class CallRecords:
 
     @classmethod
     async def open(cls, nc: Client, ttl_s: float) -> CallRecords:
-        config = KeyValueConfig(
-            bucket=subjects.CALLS_BUCKET,
-            history=1,
-            ttl=ttl_s,
-            replicas=BucketSettings().replicas,
-        )
-        return cls(await ensure_bucket(nc, config))
+        return cls(await open_bucket(nc, subjects.CALLS_BUCKET, ttl_s))
 
     async def put(self, record: CallRecord) -> None:
         """Write a call's first record (the voice webhook, once an agent took the call)."""

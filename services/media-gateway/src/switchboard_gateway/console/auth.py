@@ -24,13 +24,12 @@ import time
 from dataclasses import dataclass, field
 
 from nats.aio.client import Client
-from nats.js.api import KeyValueConfig
 from nats.js.errors import KeyNotFoundError
 from nats.js.kv import KeyValue
 from pydantic import ValidationError
 
 from switchboard_common import subjects
-from switchboard_common.buckets import BucketSettings, ensure_bucket
+from switchboard_common.buckets import open_bucket
 from switchboard_common.ids import TOKEN_RE
 from switchboard_common.messages import ConsoleLogin
 
@@ -137,10 +136,7 @@ class LoginStore:
 
     @classmethod
     async def open(cls, nc: Client) -> LoginStore:
-        config = KeyValueConfig(
-            bucket=subjects.CONSOLE_LOGINS_BUCKET, history=1, replicas=BucketSettings().replicas
-        )
-        return cls(await ensure_bucket(nc, config))
+        return cls(await open_bucket(nc, subjects.CONSOLE_LOGINS_BUCKET))
 
     async def get(self, login: str) -> ConsoleLogin | None:
         if not TOKEN_RE.fullmatch(login):

@@ -13,12 +13,11 @@ import logging
 import secrets
 
 from nats.aio.client import Client
-from nats.js.api import KeyValueConfig
 from nats.js.errors import KeyNotFoundError
 from nats.js.kv import KeyValue
 
 from switchboard_common import subjects
-from switchboard_common.buckets import BucketSettings, ensure_bucket
+from switchboard_common.buckets import open_bucket
 from switchboard_common.ids import TOKEN_RE
 
 log = logging.getLogger(__name__)
@@ -30,13 +29,7 @@ class SessionStore:
 
     @classmethod
     async def open(cls, nc: Client, ttl_s: float) -> SessionStore:
-        config = KeyValueConfig(
-            bucket=subjects.CONSOLE_SESSIONS_BUCKET,
-            history=1,
-            ttl=ttl_s,
-            replicas=BucketSettings().replicas,
-        )
-        return cls(await ensure_bucket(nc, config))
+        return cls(await open_bucket(nc, subjects.CONSOLE_SESSIONS_BUCKET, ttl_s))
 
     async def start(self, login: str) -> str:
         """A new session of ``login``; returns its id."""

@@ -17,12 +17,11 @@ import time
 from collections.abc import Callable
 
 from nats.aio.client import Client
-from nats.js.api import KeyValueConfig
 from nats.js.errors import KeyNotFoundError, KeyWrongLastSequenceError
 from nats.js.kv import KeyValue
 
 from switchboard_common import subjects
-from switchboard_common.buckets import BucketSettings, ensure_bucket
+from switchboard_common.buckets import open_bucket
 
 log = logging.getLogger(__name__)
 
@@ -54,13 +53,8 @@ class SignInThrottle:
         window_s: float = 300.0,
         clock: Callable[[], float] = time.time,
     ) -> SignInThrottle:
-        config = KeyValueConfig(
-            bucket=subjects.CONSOLE_FAILURES_BUCKET,
-            history=1,
-            ttl=window_s,
-            replicas=BucketSettings().replicas,
-        )
-        return cls(await ensure_bucket(nc, config), limit, window_s, clock)
+        kv = await open_bucket(nc, subjects.CONSOLE_FAILURES_BUCKET, window_s)
+        return cls(kv, limit, window_s, clock)
 
     @staticmethod
     def _key(login: str) -> str:
