@@ -28,6 +28,8 @@ help:
 	@command -v uv >/dev/null 2>&1 || python3 -m uv --version >/dev/null 2>&1 \
 		|| python3 -m pip install --quiet --disable-pip-version-check uv
 	$(UV) sync --frozen --all-packages
+	@# The knowledge service's model re-quantized for int8 arithmetic, once per machine (~3 s).
+	$(RUN) python -m switchboard_knowledge.prepare_model
 	@touch $@
 
 install: .venv/.installed

@@ -29,6 +29,11 @@ class KnowledgeSettings(BaseSettings):
     weaviate_secure: bool = False
     weaviate_api_key: SecretStr | None = None
     embedder: Literal["local", "openai"] = "local"
+    model_dir: Path | None = Field(
+        None,
+        description="Where the local model, re-quantized for int8 arithmetic, is kept "
+        "(default ~/.cache/switchboard/models; images build it in at /app/models).",
+    )
     openai_api_key: SecretStr | None = Field(None, validation_alias=AliasChoices("OPENAI_API_KEY"))
     openai_base_url: str | None = Field(None, validation_alias=AliasChoices("OPENAI_BASE_URL"))
     embedding_cache: bool = True

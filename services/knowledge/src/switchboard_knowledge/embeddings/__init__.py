@@ -47,14 +47,15 @@ CACHE_FILE = "embedding-cache.sqlite3"
 def make_embedder(settings: KnowledgeSettings) -> Embedder:
     """The embedder that ``settings.embedder`` names: ``"local"`` (default) or ``"openai"``.
 
-    Reads ``embedder``, ``openai_api_key``, ``openai_base_url``, ``embedding_cache`` and
-    ``data_dir``; and, when the settings have them, ``openai_embedding_model`` and
-    ``openai_embedding_dimensions``. The model is not loaded here (first use loads it).
+    Reads ``embedder``, ``model_dir``, ``openai_api_key``, ``openai_base_url``,
+    ``embedding_cache`` and ``data_dir``; and, when the settings have them,
+    ``openai_embedding_model`` and ``openai_embedding_dimensions``. The model is not loaded
+    here (first use loads it).
     """
     kind = getattr(settings, "embedder", "local")
     inner: Embedder
     if kind == "local":
-        inner = LocalEmbedder()
+        inner = LocalEmbedder(model_dir=getattr(settings, "model_dir", None))
     elif kind == "openai":
         key = settings.openai_api_key
         if key is None or not key.get_secret_value():
