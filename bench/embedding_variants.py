@@ -9,7 +9,8 @@ them) embedded in one process by each way of running all-MiniLM-L6-v2:
 * **int8, down-projections in float (chosen)**: the same, the feed-forward down-projections
   left in float (what :mod:`switchboard_knowledge.embeddings.quantized` builds);
 
-the int8 ones one text a run, one thread a run, a run per core. For each: the session's RSS,
+the int8 ones one text a run, one thread a run, a run per core. Each in a process of its own
+(memory figures in one process would depend on the order). For each: the session's RSS,
 chunks per second and per CPU-second, peak RSS while embedding, a short query's latency on
 one thread, and the cosine of its vectors to the float model's (how far quantization moved
 them). Retrieval quality is ``make eval``'s job.
@@ -18,13 +19,17 @@ them). Retrieval quality is ``make eval``'s job.
 from __future__ import annotations
 
 import argparse
+import json
+import logging
 import statistics
+import subprocess
+import sys
 import tempfile
 import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
@@ -65,8 +70,6 @@ class Figures:
     per_cpu_s: float
     peak_over_loaded_mb: float
     query_ms: float
-    cosine_min: float
-    cosine_mean: float
 
 
 def _float_batches(runtime: Runtime, texts: list[str]) -> np.ndarray:
@@ -95,7 +98,7 @@ def _one_per_run(runtime: Runtime, texts: list[str], workers: int) -> np.ndarray
 
 
 def _measure(
-    name: str, load: Loader, embed: Embedding, texts: list[str], reference: np.ndarray | None
+    name: str, load: Loader, embed: Embedding, texts: list[str]
 ) -> tuple[Figures, np.ndarray]:
     before = _rss_mb()
     runtime = load()
@@ -121,7 +124,6 @@ def _measure(
     wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
     done.set()
     watcher.join()
-    cosines = (vectors * (reference if reference is not None else vectors)).sum(axis=1)
     return (
         Figures(
             name,
@@ -130,55 +132,79 @@ def _measure(
             len(texts) / cpu,
             peak - loaded,
             statistics.median(timings),
-            float(cosines.min()),
-            float(cosines.mean()),
         ),
         vectors,
     )
+
+
+def _variants(shipped: Path, all_int8: Path, workers: int) -> list[tuple[str, Loader, Embedding]]:
+    return [
+        ("float, as before", lambda: _float_runtime(shipped), _float_batches),
+        (
+            "int8, all",
+            lambda: load_runtime(all_int8, default_tokenizer_path()),
+            lambda r, t: _one_per_run(r, t, workers),
+        ),
+        (
+            "int8, down-projections in float (chosen)",
+            lambda: load_runtime(ensure_quantized(shipped), default_tokenizer_path()),
+            lambda r, t: _one_per_run(r, t, workers),
+        ),
+    ]
+
+
+def _child(args: argparse.Namespace, texts: list[str]) -> None:
+    """One variant in this (fresh) process: its memory figures are its own."""
+    name, load, embed = _variants(default_model_path(), args.all_int8, args.workers)[args.variant]
+    figures, vectors = _measure(name, load, embed, texts)
+    np.save(args.vectors, vectors)
+    print(json.dumps(asdict(figures)))
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--kb", type=int, default=300, help="KB of Markdown to embed")
     parser.add_argument("--workers", type=int, default=2, help="runs at once (int8)")
+    parser.add_argument("--variant", type=int, default=None, help=argparse.SUPPRESS)
+    parser.add_argument("--all-int8", type=Path, default=None, help=argparse.SUPPRESS)
+    parser.add_argument("--vectors", type=Path, default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    # onnxruntime's quantizer advises "pre-processing" on the root logger: not for us.
+    logging.basicConfig(level=logging.ERROR)
     texts = [
         chunk.embedding_text
         for document in corpus(args.kb * 1000)
         for chunk in chunk_sections(markdown_sections(document.encode()))
     ]
+    if args.variant is not None:
+        _child(args, texts)
+        return
     print(f"{len(texts)} chunks; {args.workers} runs at once for the int8 models")
-    shipped = default_model_path()
+    print(
+        "| variant | session MB | chunks/s | per CPU-s | peak over loaded MB "
+        "| query ms (1 thread) | cosine to float min / mean |"
+    )
+    print("|---|---|---|---|---|---|---|")
     with tempfile.TemporaryDirectory(prefix="sb-variants-") as work:
         all_int8 = Path(work, "all-int8.onnx")
-        convert(shipped, all_int8, down_projections_in_float=False)
-        variants: list[tuple[str, Loader, Embedding]] = [
-            ("float, as before", lambda: _float_runtime(shipped), _float_batches),
-            (
-                "int8, all",
-                lambda: load_runtime(all_int8, default_tokenizer_path()),
-                lambda r, t: _one_per_run(r, t, args.workers),
-            ),
-            (
-                "int8, down-projections in float (chosen)",
-                lambda: load_runtime(ensure_quantized(shipped), default_tokenizer_path()),
-                lambda r, t: _one_per_run(r, t, args.workers),
-            ),
-        ]
+        convert(default_model_path(), all_int8, down_projections_in_float=False)
         reference: np.ndarray | None = None
-        print(
-            "| variant | session MB | chunks/s | per CPU-s | peak over loaded MB "
-            "| query ms (1 thread) | cosine to float min / mean |"
-        )
-        print("|---|---|---|---|---|---|---|")
-        for name, load, embed in variants:
-            figures, vectors = _measure(name, load, embed, texts, reference)
+        for index in range(3):
+            vectors_file = Path(work, f"{index}.npy")
+            command = [
+                sys.executable, "-m", "bench.embedding_variants", "--variant", str(index),
+                "--all-int8", str(all_int8), "--vectors", str(vectors_file),
+                "--kb", str(args.kb), "--workers", str(args.workers),
+            ]  # fmt: skip
+            done = subprocess.run(command, capture_output=True, text=True, check=True)
+            figures = Figures(**json.loads(done.stdout.strip().splitlines()[-1]))
+            vectors = np.load(vectors_file)
             reference = vectors if reference is None else reference
+            cosines = (vectors * reference).sum(axis=1)
             print(
                 f"| {figures.name} | {figures.session_mb:.0f} | {figures.chunks_per_s:.1f} "
                 f"| {figures.per_cpu_s:.1f} | {figures.peak_over_loaded_mb:.0f} "
-                f"| {figures.query_ms:.2f} | {figures.cosine_min:.4f} / "
-                f"{figures.cosine_mean:.4f} |"
+                f"| {figures.query_ms:.2f} | {cosines.min():.4f} / {cosines.mean():.4f} |"
             )
 
 

@@ -22,7 +22,6 @@ from .embeddings import make_embedder
 from .embeddings.base import warm_up
 from .embeddings.local import WordPieceCounter
 from .jobs import JobStore
-from .memory import limit_malloc_arenas
 from .relevance import threshold_for
 from .service import KnowledgeService
 from .settings import KnowledgeSettings
@@ -102,7 +101,6 @@ async def serve(settings: KnowledgeSettings) -> None:
 
 
 def main() -> None:
-    limit_malloc_arenas()
     init_telemetry("knowledge")
     run(serve(KnowledgeSettings()))
 

