@@ -105,7 +105,9 @@ class Child:
             try:
                 await asyncio.wait_for(self.proc.wait(), timeout_s)
             except TimeoutError:
-                self.proc.kill()
+                # It may end between the timeout and the kill (uvloop then raises).
+                with contextlib.suppress(ProcessLookupError):
+                    self.proc.kill()
                 await self.proc.wait()
         if self._drain is not None:
             with contextlib.suppress(Exception):
