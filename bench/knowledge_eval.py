@@ -22,9 +22,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import tempfile
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -103,6 +104,30 @@ def _title(markdown: str) -> str:
     return first.lstrip("# ").strip()
 
 
+@contextlib.asynccontextmanager
+async def pipeline(
+    data_dir: Path,
+    alpha: float = ALPHA,
+    keyword_text: Callable[[str], str] | None = strip_fillers,
+) -> AsyncIterator[KnowledgeService]:
+    """The service's real pipeline (extraction, chunking, local embedder, embedded backend)
+    over a store in ``data_dir``, for any business; closed afterwards."""
+    embedder = LocalEmbedder()
+    backend = EmbeddedBackend(data_dir, LOCAL_DIMENSIONS, alpha=alpha)
+    await backend.start()
+    try:
+        yield KnowledgeService(
+            backend,
+            embedder,
+            _AnyBusiness(),
+            token_counter=WordPieceCounter(),
+            keyword_text=keyword_text,
+        )
+    finally:
+        await backend.close()
+        await embedder.aclose()
+
+
 async def run_format(
     kind: str,
     documents: dict[str, str],
@@ -111,18 +136,8 @@ async def run_format(
     alpha: float = ALPHA,
     keyword_text: Callable[[str], str] | None = strip_fillers,
 ) -> list[Outcome]:
-    embedder = LocalEmbedder()
-    backend = EmbeddedBackend(data_dir / kind, LOCAL_DIMENSIONS, alpha=alpha)
-    await backend.start()
     outcomes: list[Outcome] = []
-    try:
-        service = KnowledgeService(
-            backend,
-            embedder,
-            _AnyBusiness(),
-            token_counter=WordPieceCounter(),
-            keyword_text=keyword_text,
-        )
+    async with pipeline(data_dir / kind, alpha, keyword_text) as service:
         for name, markdown in documents.items():
             data = render(markdown, kind, _title(markdown))
             reply = await service.ingest("eval", name, FORMATS[kind], data)
@@ -143,9 +158,6 @@ async def run_format(
                     None,
                 )
             outcomes.append(Outcome(question, rank, hits[0].score if hits else 0.0))
-    finally:
-        await backend.close()
-        await embedder.aclose()
     return outcomes
 
 

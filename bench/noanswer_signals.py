@@ -48,17 +48,13 @@ import numpy.typing as npt
 from switchboard_common.knowledge import KnowledgeQuery
 from switchboard_knowledge.backends.embedded import EmbeddedBackend
 from switchboard_knowledge.embeddings.local import (
-    LOCAL_DIMENSIONS,
     LocalEmbedder,
     Runtime,
-    WordPieceCounter,
 )
-from switchboard_knowledge.fillers import strip_fillers
 from switchboard_knowledge.relevance import calibrated_threshold, choose_threshold
-from switchboard_knowledge.service import KnowledgeService
 
 from .eval_formats import FORMATS, render
-from .knowledge_eval import ALPHA, ROOT, _AnyBusiness, _title, auroc, load_questions
+from .knowledge_eval import ROOT, _title, auroc, load_questions, pipeline
 
 CALIBRATION = Path(__file__).resolve().parents[1] / "tests/fixtures/knowledge/calibration"
 OUT = Path("eval-output")
@@ -100,17 +96,7 @@ async def _cases(
 ) -> list[Case]:
     """Ingest ``documents`` (name -> content type, bytes) into one business, then ask each of
     ``asked`` (hits empty) through the service; returns them with their hits."""
-    embedder = LocalEmbedder()
-    backend = EmbeddedBackend(data_dir / kind, LOCAL_DIMENSIONS, alpha=ALPHA)
-    await backend.start()
-    try:
-        service = KnowledgeService(
-            backend,
-            embedder,
-            _AnyBusiness(),
-            token_counter=WordPieceCounter(),
-            keyword_text=strip_fillers,
-        )
+    async with pipeline(data_dir / kind) as service:
         service.relevance_threshold = None
         for name, (content_type, data) in documents.items():
             await service.ingest("b", name, content_type, data)
@@ -122,9 +108,6 @@ async def _cases(
             hits = [Hit(h.heading, h.text, h.score) for h in reply.hits]
             out.append(Case(case.where, case.split, case.text, case.answerable, hits))
         return out
-    finally:
-        await backend.close()
-        await embedder.aclose()
 
 
 async def collect(splits: set[str]) -> list[Case]:
