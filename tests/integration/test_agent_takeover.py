@@ -5,14 +5,18 @@ short pause, not an apology (issue 11, item 1)."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 import time
 from collections.abc import AsyncIterator
 
 import httpx
+import nats
 import pytest
+from nats.aio.msg import Msg
 
+from switchboard_common import subjects
 from switchboard_common.event_stream import by_type
 from switchboard_common.events import (
     CallEndedEvent,
@@ -20,7 +24,7 @@ from switchboard_common.events import (
     CallResumedEvent,
     CallStartedEvent,
 )
-from switchboard_common.messages import CallRecord, CallState
+from switchboard_common.messages import CallOffer, CallRecord, CallState
 from switchboard_sim.call import CallSimulator, Scenario
 from switchboard_sim.call.heard import longest_quiet_around
 from switchboard_sim.stack import LocalStack
@@ -157,7 +161,7 @@ async def test_a_frozen_agent_s_call_moves_and_the_agent_lets_go_when_it_wakes(
     frozen = next(c for c in stack.children if c.name == "agent-first")
     await stack.start_agent("agent-second")
 
-    async with httpx.AsyncClient() as http:
+    async with httpx.AsyncClient() as http, offers_seen(stack.nats_url) as offers:
         first_session = await session_answering(http, stack.realtime_url, 4, into_ms=500)
         os.kill(frozen.pid, signal.SIGSTOP)
         stopped_at = time.monotonic()
@@ -193,3 +197,26 @@ async def test_a_frozen_agent_s_call_moves_and_the_agent_lets_go_when_it_wakes(
     resumed = by_type(events, CallResumedEvent)
     assert [r.agent_id for r in resumed] == ["agent-second"]
     assert frozen.running, "the old agent lets go of the call, it does not die"
+    # The hung agent is still in the pool's queue group: the move offered the call by name to
+    # the agent heard beating, never to the pool (where a try may land on the hung agent).
+    resumes = [subject for subject, offer in offers if offer.resume]
+    assert resumes == [subjects.agent_offer("agent-second")], resumes
+
+
+@contextlib.asynccontextmanager
+async def offers_seen(nats_url: str) -> AsyncIterator[list[tuple[str, CallOffer]]]:
+    """Every call offer published while the block runs: to the pool and to agents by name
+    (a plain subscriber sees them all without joining the queue group)."""
+    seen: list[tuple[str, CallOffer]] = []
+
+    async def note(msg: Msg) -> None:
+        seen.append((msg.subject, CallOffer.model_validate_json(msg.data)))
+
+    nc = await nats.connect(nats_url)
+    try:
+        await nc.subscribe(subjects.AGENT_DISPATCH, cb=note)
+        await nc.subscribe(subjects.AGENT_OFFER.format(agent_id="*"), cb=note)
+        await nc.flush()
+        yield seen
+    finally:
+        await nc.close()

@@ -1,5 +1,8 @@
 from __future__ import annotations
 
+import random
+from collections import Counter
+
 from switchboard_gateway.calls.liveness import AgentLiveness
 
 
@@ -103,3 +106,27 @@ def test_forgotten_agents_get_no_window_back() -> None:
     liveness.bus_lost()
     liveness.bus_back()
     assert not liveness.alive("gone")
+
+
+def test_a_lost_agent_s_call_is_offered_only_to_live_agents_with_room() -> None:
+    clock = Clock()
+    liveness = AgentLiveness(missed_beats=3, clock=clock)
+    liveness.beat("lost", interval_s=1.0, room=5)
+    liveness.beat("full", interval_s=1.0, room=0)
+    liveness.beat("quiet", interval_s=0.5, room=5)  # its window ends at 1.5 s
+    liveness.beat("free", interval_s=1.0, room=2)
+    liveness.beat("unsaid", interval_s=1.0)  # an agent whose room is not known yet
+    clock.now = 2.0
+    assert liveness.takers("lost") == ["free"]
+
+
+def test_takers_are_drawn_weighted_by_room_so_many_moves_spread() -> None:
+    clock = Clock()
+    liveness = AgentLiveness(missed_beats=3, clock=clock)
+    liveness.beat("roomy", interval_s=1.0, room=9)
+    liveness.beat("tight", interval_s=1.0, room=1)
+    rng = random.Random(7)
+    firsts = Counter(liveness.takers("lost", rng)[0] for _ in range(2000))
+    assert set(liveness.takers("lost", rng)) == {"roomy", "tight"}
+    # With keys u ** (1 / room), the roomy agent comes first 9 times in 10.
+    assert 0.87 < firsts["roomy"] / 2000 < 0.93, firsts

@@ -272,6 +272,16 @@ CHANNELS: tuple[Channel, ...] = (
         queue_group=subjects.AGENT_QUEUE_GROUP,
     ),
     Channel(
+        id="agentOffer",
+        template=subjects.AGENT_OFFER,
+        summary="A gateway moving a live call off a lost agent offers it (a resume) to one "
+        "agent it hears beating, by name, so the offer cannot land on the lost agent.",
+        parameters=(AGENT_ID,),
+        publishers=_services(GATEWAY),
+        subscribers=_services(AGENT),
+        requests=(Request(CallOffer, (CallOfferReply,)),),
+    ),
+    Channel(
         id="gatewayReconnect",
         template=subjects.GATEWAY_RECONNECT,
         summary="An agent whose call lost its media stream asks any gateway to bring the call "

@@ -62,6 +62,7 @@ CONSOLE_FAILURES_BUCKET = "sb_console_failures"
 
 #: Templates of the per-id subjects; ``{name}`` is one subject token (see :func:`render`).
 AGENT_HEARTBEAT = f"{ROOT}.agent.{{agent_id}}.heartbeat"
+AGENT_OFFER = f"{ROOT}.agent.{{agent_id}}.offer"
 CALLER_AUDIO = f"{ROOT}.call.{{call_id}}.audio.caller"
 AGENT_AUDIO = f"{ROOT}.call.{{call_id}}.audio.agent"
 GATEWAY_CONTROL = f"{ROOT}.call.{{call_id}}.gateway"
@@ -82,6 +83,13 @@ BUSINESS_CALL_EVENTS = f"{EVENTS_ROOT}.{{business_id}}.{{call_id}}.>"
 def agent_heartbeat(agent_id: str) -> str:
     """An agent process announces it is alive (and its load) here."""
     return render(AGENT_HEARTBEAT, agent_id=agent_id)
+
+
+def agent_offer(agent_id: str) -> str:
+    """Request-reply to one agent process by name: a gateway moving a call off a lost agent
+    offers it straight to an agent it hears beating, never to the lost one (which, if only
+    hung, is still in the queue group of :data:`AGENT_DISPATCH`)."""
+    return render(AGENT_OFFER, agent_id=agent_id)
 
 
 def call_token(call_id: str, epoch: int = 1) -> str:

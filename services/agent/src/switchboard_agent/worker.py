@@ -28,7 +28,8 @@ log = logging.getLogger(__name__)
 
 class AgentWorker:
     """Joins the dispatch queue group while it has room, and leaves it when full, so a gateway's
-    offer lands on an agent that can take it."""
+    offer lands on an agent that can take it. It also answers offers addressed to it by name
+    (a gateway moving a lost agent's call picks the agent), declining when it has no room."""
 
     def __init__(
         self,
@@ -47,10 +48,14 @@ class AgentWorker:
         self.sessions: dict[str, CallSession] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self._dispatch: Subscription | None = None
+        self._direct: Subscription | None = None
         self._heartbeat: asyncio.Task[None] | None = None
         self._accepting = True
 
     async def start(self) -> None:
+        self._direct = await self._nc.subscribe(
+            subjects.agent_offer(self.agent_id), cb=self._on_offer
+        )
         await self._join_pool()
         self._heartbeat = asyncio.create_task(self._beat(), name="heartbeat")
 
@@ -77,6 +82,10 @@ class AgentWorker:
             self._heartbeat.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._heartbeat
+        if self._direct is not None:  # until now a named offer got a quick "draining"
+            sub, self._direct = self._direct, None
+            with contextlib.suppress(Exception):
+                await sub.unsubscribe()
 
     async def _join_pool(self) -> None:
         if self._dispatch is None and self._accepting:
@@ -137,7 +146,9 @@ class AgentWorker:
         takeover = None
         if offer.resume:
             try:
-                takeover = await take_over(self._nc, offer, self.agent_id)
+                takeover = await take_over(
+                    self._nc, offer, self.agent_id, self.settings.early_audio_pending_bytes
+                )
             except TakeoverRefused as exc:
                 return decline(str(exc))
         if stale is not None:

@@ -49,11 +49,14 @@ class Dispatcher:
         finally:
             span.end()
 
-    async def reoffer(self, offer: CallOffer, timeout_s: float) -> CallOfferReply | None:
-        """Offer a call that is already live (a resume after its agent was lost) once, within
-        the trace and log scope the caller's code is already in (see ``handover`` for why
-        its tries are short)."""
-        return await self._offer(offer, tracing.inject_headers(), timeout_s, 1)
+    async def reoffer(
+        self, offer: CallOffer, timeout_s: float, agent_id: str | None = None
+    ) -> CallOfferReply | None:
+        """Offer a call that is already live (a resume after its agent was lost) once, to
+        ``agent_id`` by name or else to the pool, within the trace and log scope the caller's
+        code is already in (see ``handover`` for why its tries are short)."""
+        subject = subjects.AGENT_DISPATCH if agent_id is None else subjects.agent_offer(agent_id)
+        return await self._offer(offer, tracing.inject_headers(), timeout_s, 1, subject)
 
     async def _offer(
         self,
@@ -61,14 +64,13 @@ class Dispatcher:
         headers: dict[str, str],
         timeout_s: float | None = None,
         attempts: int | None = None,
+        subject: str = subjects.AGENT_DISPATCH,
     ) -> CallOfferReply | None:
         payload = offer.to_bytes()
         timeout_s = timeout_s or self._timeout_s
         for attempt in range(1, (attempts or self._attempts) + 1):
             try:
-                msg = await self._nc.request(
-                    subjects.AGENT_DISPATCH, payload, timeout=timeout_s, headers=headers
-                )
+                msg = await self._nc.request(subject, payload, timeout=timeout_s, headers=headers)
             except NoRespondersError:
                 log.warning("call %s: no agent is listening", offer.call_id)
                 return None

@@ -28,7 +28,7 @@ log = logging.getLogger(__name__)
 
 #: How long a new owner has to send its first heartbeat before it is judged in turn.
 NEW_OWNER_GRACE_S = 5.0
-#: A resume offer's tries (see :func:`_offer_until_taken`).
+#: A resume offer's tries to the pool, after those by name (see :func:`_offer_until_taken`).
 RESUME_OFFER_TIMEOUT_S = 0.4
 RESUME_OFFER_ATTEMPTS = 10
 
@@ -56,7 +56,7 @@ async def move_call(session: MediaStreamSession, ctx: GatewayContext) -> bool:
         resume=True,
         epoch=epoch,
     )
-    taker = await _offer_until_taken(ctx, offer)
+    taker = await _offer_until_taken(ctx, offer, lost)
     if taker is None:
         metrics.CALLS_MOVED.labels("no_agent").inc()
         log.warning("call %s: no agent could take it over from %s", session.call_id, lost)
@@ -75,14 +75,17 @@ async def move_call(session: MediaStreamSession, ctx: GatewayContext) -> bool:
     return True
 
 
-async def _offer_until_taken(ctx: GatewayContext, offer: CallOffer) -> str | None:
-    """Offer the resume until an agent takes it. A caller is waiting in silence, and the lost
-    agent may only be hung, still in the queue group: a try that lands on it must not cost
-    seconds, so each is short, and there are several (each lands on a member at random). A
-    live agent answers in milliseconds, but under load its answer can come after the try
-    gave up: the record, changed only by compare-and-set, then says it took the call."""
-    for _ in range(RESUME_OFFER_ATTEMPTS):
-        reply = await ctx.dispatcher.reoffer(offer, RESUME_OFFER_TIMEOUT_S)
+async def _offer_until_taken(ctx: GatewayContext, offer: CallOffer, lost: str) -> str | None:
+    """Offer the resume until an agent takes it, first by name to each agent heard beating
+    with room (never to ``lost``), then to the pool. Why by name: a hung agent is still in
+    the pool's queue group, and a try that lands on it costs its whole timeout in the caller's
+    silence (with two agents, half the tries did). The pool is the fallback for agents not
+    heard yet. A caller is waiting, so each try is short; a live agent answers in
+    milliseconds, but under load its answer can come after the try gave up: the record,
+    changed only by compare-and-set, then says it took the call."""
+    named: list[str | None] = list(ctx.liveness.takers(lost))
+    for agent_id in named + [None] * RESUME_OFFER_ATTEMPTS:
+        reply = await ctx.dispatcher.reoffer(offer, RESUME_OFFER_TIMEOUT_S, agent_id)
         if reply is not None:
             return reply.agent_id
         taker = await _owner_at(ctx, offer.call_id, offer.epoch)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 import time
 from collections.abc import Callable
 
@@ -10,6 +11,9 @@ class AgentLiveness:
     """An agent is alive while its last beat is younger than ``missed_beats`` of its own
     announced interval. An agent never heard from counts as alive for one grace period after
     it took a call (its first beat may still be on the way).
+
+    Each beat also says how many more calls the agent has room for, which is how a call moved
+    off a lost agent picks its next one (:meth:`takers`).
 
     Silence means something only while beats could reach us: between :meth:`bus_lost` and
     :meth:`bus_back` (our own connection to the bus is down) no agent is judged, and on the way
@@ -23,11 +27,31 @@ class AgentLiveness:
         #: Each agent's window: missed_beats of its interval, or the grace it was given.
         self._window: dict[str, float] = {}
         self._bus_down = False
+        #: Calls each agent had room for at its last beat (absent: never said).
+        self._room: dict[str, int] = {}
 
-    def beat(self, agent_id: str, interval_s: float) -> None:
+    def beat(self, agent_id: str, interval_s: float, room: int | None = None) -> None:
         window = interval_s * self._missed_beats
         self._window[agent_id] = window
         self._deadline[agent_id] = self._clock() + window
+        if room is not None:
+            self._room[agent_id] = room
+
+    def takers(self, lost: str, rng: random.Random | None = None) -> list[str]:
+        """The agents to offer a call of ``lost`` to, in order: alive now, not ``lost``, with
+        room at their last beat. Drawn at random weighted by room (so the calls of one lost
+        agent, moved by several gateways at once, spread rather than all try the emptiest
+        agent first): each agent's key is ``u ** (1 / room)``, largest first."""
+        draw = (rng or random).random
+        now = self._clock()
+        keyed = [
+            (draw() ** (1.0 / room), agent_id)
+            for agent_id, room in self._room.items()
+            if agent_id != lost
+            and room > 0
+            and (self._bus_down or now < self._deadline.get(agent_id, 0.0))
+        ]
+        return [agent_id for _, agent_id in sorted(keyed, reverse=True)]
 
     def expect(self, agent_id: str, grace_s: float) -> None:
         """A call was just handed to ``agent_id``: give it ``grace_s`` before judging it."""
@@ -63,3 +87,4 @@ class AgentLiveness:
         for agent_id in [a for a, d in self._deadline.items() if d <= now]:
             del self._deadline[agent_id]
             self._window.pop(agent_id, None)
+            self._room.pop(agent_id, None)
