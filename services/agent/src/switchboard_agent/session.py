@@ -36,7 +36,7 @@ from openai.types.realtime import (
 from opentelemetry.trace import Status, StatusCode
 
 from switchboard_common import logs, subjects, tracing
-from switchboard_common.audio import BYTES_PER_MS, encode_agent_chunk
+from switchboard_common.audio import encode_agent_chunk
 from switchboard_common.business import BusinessProfile
 from switchboard_common.call_lease import Lease
 from switchboard_common.event_stream import CallEventPublisher
@@ -190,6 +190,10 @@ class CallSession:
             await self._subscribe()
 
     async def _subscribe(self) -> None:
+        inbox = self._takeover.inbox if self._takeover is not None else None
+        if inbox is not None:  # subscribed before the lease was taken (see call_inbox)
+            self._subs = inbox.deliver_to(self._controls.on_control, self._caller_audio.on_audio)
+            return
         self._subs = [
             await self._nc.subscribe(
                 subjects.agent_control(self.call_id, self.epoch), cb=self._controls.on_control
@@ -197,7 +201,7 @@ class CallSession:
             await self._nc.subscribe(
                 subjects.caller_audio(self.call_id, self.epoch),
                 cb=self._caller_audio.on_audio,
-                pending_bytes_limit=self._settings.early_audio_buffer_ms * BYTES_PER_MS * 8,
+                pending_bytes_limit=self._settings.early_audio_pending_bytes,
             ),
         ]
 

@@ -9,6 +9,7 @@ from pathlib import Path
 from pydantic import AliasChoices, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from switchboard_common.audio import BYTES_PER_MS
 from switchboard_common.settings import DEFAULT_ENVIRONMENT, require_bus_credentials, require_secret
 
 from .tools.breaker import BreakerPolicy
@@ -165,3 +166,9 @@ class AgentSettings(BaseSettings):
             window_s=self.tool_breaker_window_s,
             cooldown_s=self.tool_breaker_cooldown_s,
         )
+
+    @property
+    def early_audio_pending_bytes(self) -> int:
+        """The caller-audio subscription's pending limit: the early buffer with room to spare
+        (NATS counts payload bytes; a slow consumer past it loses audio)."""
+        return self.early_audio_buffer_ms * BYTES_PER_MS * 8

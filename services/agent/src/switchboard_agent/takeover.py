@@ -23,6 +23,7 @@ from switchboard_common.event_stream import EventStreamError, read_call
 from switchboard_common.events import AnyCallEvent, CallStartedEvent
 from switchboard_common.messages import CallOffer
 
+from .call_inbox import CallInbox
 from .realtime.link import RealtimeLink
 from .realtime.session_config import greeting_instructions
 from .resume import Resumption, replay
@@ -46,6 +47,8 @@ class Takeover:
     events: Sequence[AnyCallEvent]
     #: Who ran the call before (from its last ``call_started`` or ``call_resumed``).
     previous_agent_id: str
+    #: The call's subjects at the new epoch, subscribed before the lease was taken.
+    inbox: CallInbox | None = None
 
     def started_monotonic(self) -> float | None:
         """When the call began, on this process's monotonic clock (for its duration)."""
@@ -56,16 +59,24 @@ class Takeover:
         return time.monotonic() - max(0.0, age_s)
 
 
-async def take_over(nc: Client, offer: CallOffer, agent_id: str) -> Takeover:
-    """Own ``offer``'s call at its epoch and read its conversation back."""
+async def take_over(
+    nc: Client, offer: CallOffer, agent_id: str, audio_pending_bytes: int
+) -> Takeover:
+    """Own ``offer``'s call at its epoch and read its conversation back. The call's subjects
+    at that epoch are subscribed first (see :mod:`.call_inbox`)."""
     js = nc.jetstream()
+    inbox: CallInbox | None = None
     try:
+        inbox = await CallInbox.open(nc, offer.call_id, offer.epoch, audio_pending_bytes)
         leases = CallLeases(await js.key_value(subjects.CALLS_BUCKET))
         lease = await leases.take(offer.call_id, agent_id, offer.epoch)
         events = await read_call(js, offer.call_id, timeout_s=READ_TIMEOUT_S)
-    except (LeaseError, EventStreamError, TimeoutError) as exc:
-        raise TakeoverRefused(f"cannot take call {offer.call_id} over: {exc}") from exc
-    except Exception as exc:  # the bus itself failed: decline, the gateway offers again
+    except Exception as exc:
+        if inbox is not None:
+            await inbox.close()
+        if isinstance(exc, LeaseError | EventStreamError | TimeoutError):
+            raise TakeoverRefused(f"cannot take call {offer.call_id} over: {exc}") from exc
+        # The bus itself failed: decline, the gateway offers again.
         raise TakeoverRefused(f"cannot take call {offer.call_id} over: {exc!r}") from exc
     previous = _last_agent(events)
     log.info(
@@ -75,7 +86,7 @@ async def take_over(nc: Client, offer: CallOffer, agent_id: str) -> Takeover:
         previous or "?",
         len(events),
     )
-    return Takeover(lease, events, previous)
+    return Takeover(lease, events, previous, inbox)
 
 
 def _last_agent(events: Sequence[AnyCallEvent]) -> str:
