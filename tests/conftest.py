@@ -16,8 +16,9 @@ from hypothesis import HealthCheck, settings
 # business is seeded. Unset, SWITCHBOARD_ENV means production, which refuses them.
 os.environ["SWITCHBOARD_ENV"] = "development"
 
-#: A test that leaves a process or a thread behind fails (see tests/leak_guard.py).
-pytest_plugins = ["tests.leak_guard", "pytester"]
+#: A test that leaves a process or a thread behind fails (see tests/leak_guard.py); a stack
+#: keeps its logs only when its test failed (tests/stack_folders.py).
+pytest_plugins = ["tests.leak_guard", "tests.stack_folders", "pytester"]
 
 # Generated-input tests (hypothesis, schemathesis) are derandomised: a failure is the same
 # failure on every run and in CI, and none depends on a local example database. They talk to

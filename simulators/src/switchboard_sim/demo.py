@@ -63,7 +63,7 @@ async def run(args: argparse.Namespace) -> int:
     started = time.perf_counter()
     use_openai = bool(os.environ.get("OPENAI_API_KEY"))
     args.out.mkdir(parents=True, exist_ok=True)
-    async with LocalStack() as stack:
+    async with LocalStack(keep_workdir=True) as stack:
         print(f"starting the stack (logs in {stack.workdir})", flush=True)
         await stack.start_nats()
         if use_openai:

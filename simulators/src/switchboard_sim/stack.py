@@ -183,11 +183,29 @@ class NatsNode:
         return [str(c.get("name", "")) for c in connections if isinstance(c, dict)]
 
 
+#: Folders the stacks made for themselves (as opposed to ones they were given to keep).
+_SCRATCH: set[Path] = set()
+#: Keep every stack's scratch folder (logs, JetStream files) when it stops: set
+#: ``SWITCHBOARD_KEEP_STACKS=1`` to read the logs of a run that passed, and a test harness
+#: sets it after a failure (tests/conftest.py) so the failing test's logs stay.
+keep_scratch = os.environ.get("SWITCHBOARD_KEEP_STACKS") == "1"
+
+
+def _scratch_folder() -> Path:
+    path = Path(tempfile.mkdtemp(prefix="switchboard-"))
+    _SCRATCH.add(path)
+    return path
+
+
 @dataclass
 class LocalStack:
-    """A set of running processes, torn down together."""
+    """A set of running processes, torn down together. A stack that made its own folder
+    removes it when it stops (a test run would otherwise leave hundreds of MB of JetStream
+    files per stack in /tmp) unless :data:`keep_scratch` or ``keep_workdir`` says keep it."""
 
-    workdir: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="switchboard-")))
+    workdir: Path = field(default_factory=_scratch_folder)
+    #: Keep even a folder this stack made (``make demo`` prints where its logs are).
+    keep_workdir: bool = False
     auth_token: str = "local-test-token"  # noqa: S105 - a test secret
     public_base_url: str = "https://voice.switchboard.test"
     children: list[Child] = field(default_factory=list)
@@ -233,6 +251,9 @@ class LocalStack:
         if self.twilio_rest is not None:
             await self.twilio_rest.stop()
             self.twilio_rest = None
+        if self.workdir in _SCRATCH and not (self.keep_workdir or keep_scratch or violations):
+            _SCRATCH.discard(self.workdir)
+            shutil.rmtree(self.workdir, ignore_errors=True)
         if violations and self.check_permissions:
             raise StackError(
                 "a service did something its NATS permissions forbid (fix the bus catalog or "
