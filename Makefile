@@ -81,5 +81,4 @@ docs: install
 	$(RUN) python -m switchboard_common.nats_auth --compose --out deploy/nats/auth.conf
 
 clean:
-	rm -rf .venv .mypy_cache .ruff_cache .pytest_cache demo-output test-output
-	rm -rf .venv .mypy_cache .ruff_cache .pytest_cache demo-output chaos-output
+	rm -rf .venv .mypy_cache .ruff_cache .pytest_cache demo-output test-output chaos-output

@@ -200,7 +200,7 @@ def _scratch_folder() -> Path:
 @dataclass
 class LocalStack:
     """A set of running processes, torn down together. A stack that made its own folder
-    removes it when it stops (a test run would otherwise leave hundreds of MB of JetStream
+    removes it when its ``async with`` block ends (a test run would otherwise leave hundreds of MB of JetStream
     files per stack in /tmp) unless :data:`keep_scratch` or ``keep_workdir`` says keep it."""
 
     workdir: Path = field(default_factory=_scratch_folder)
@@ -242,6 +242,10 @@ class LocalStack:
 
     async def __aexit__(self, *exc: object) -> None:
         await self.stop()
+        # Only on leaving the block: a test may stop the stack and then read its logs.
+        if self.workdir in _SCRATCH and not (self.keep_workdir or keep_scratch):
+            _SCRATCH.discard(self.workdir)
+            shutil.rmtree(self.workdir, ignore_errors=True)
 
     async def stop(self) -> None:
         violations = self.permission_violations()
@@ -251,9 +255,6 @@ class LocalStack:
         if self.twilio_rest is not None:
             await self.twilio_rest.stop()
             self.twilio_rest = None
-        if self.workdir in _SCRATCH and not (self.keep_workdir or keep_scratch or violations):
-            _SCRATCH.discard(self.workdir)
-            shutil.rmtree(self.workdir, ignore_errors=True)
         if violations and self.check_permissions:
             raise StackError(
                 "a service did something its NATS permissions forbid (fix the bus catalog or "

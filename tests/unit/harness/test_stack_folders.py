@@ -21,7 +21,8 @@ async def test_a_stack_removes_the_folder_it_made(tmp_path: Path) -> None:
     (tmp_path / "keep.me").write_text("an operator's data\n")
     for stack in (made, kept, given):
         async with stack:
-            pass
+            await stack.stop()  # a test may stop its stack, then read the logs
+            assert (stack.workdir / "agent.log").is_file() or stack is not made
     assert not made.workdir.exists()
     assert kept.workdir.is_dir()
     assert (tmp_path / "keep.me").is_file()
