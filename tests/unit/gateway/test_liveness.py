@@ -117,7 +117,8 @@ def test_a_lost_agent_s_call_is_offered_only_to_live_agents_with_room() -> None:
     liveness.beat("free", interval_s=1.0, room=2)
     liveness.beat("unsaid", interval_s=1.0)  # an agent whose room is not known yet
     clock.now = 2.0
-    assert liveness.takers("lost") == ["free"]
+    assert liveness.takers({"lost"}) == ["free"]
+    assert liveness.takers({"lost", "free"}) == []
 
 
 def test_takers_are_drawn_weighted_by_room_so_many_moves_spread() -> None:
@@ -126,7 +127,7 @@ def test_takers_are_drawn_weighted_by_room_so_many_moves_spread() -> None:
     liveness.beat("roomy", interval_s=1.0, room=9)
     liveness.beat("tight", interval_s=1.0, room=1)
     rng = random.Random(7)
-    firsts = Counter(liveness.takers("lost", rng)[0] for _ in range(2000))
-    assert set(liveness.takers("lost", rng)) == {"roomy", "tight"}
+    firsts = Counter(liveness.takers((), rng)[0] for _ in range(2000))
+    assert set(liveness.takers((), rng)) == {"roomy", "tight"}
     # With keys u ** (1 / room), the roomy agent comes first 9 times in 10.
     assert 0.87 < firsts["roomy"] / 2000 < 0.93, firsts

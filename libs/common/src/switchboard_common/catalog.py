@@ -265,7 +265,8 @@ CHANNELS: tuple[Channel, ...] = (
     Channel(
         id="agentDispatch",
         template=subjects.AGENT_DISPATCH,
-        summary="A gateway offers a new call to the agent pool; the agent that accepts owns it.",
+        summary="A gateway offers a call to the agent pool (when it has heard no agent with "
+        "room); the agent that accepts owns it.",
         publishers=_services(GATEWAY),
         subscribers=_services(AGENT),
         requests=(Request(CallOffer, (CallOfferReply,)),),
@@ -274,8 +275,9 @@ CHANNELS: tuple[Channel, ...] = (
     Channel(
         id="agentOffer",
         template=subjects.AGENT_OFFER,
-        summary="A gateway moving a live call off a lost agent offers it (a resume) to one "
-        "agent it hears beating, by name, so the offer cannot land on the lost agent.",
+        summary="A gateway offers a call (new, or a resume off a lost agent) by name to one "
+        "agent it hears beating with room, so an offer cannot land on a hung agent that is "
+        "still in the pool's queue group.",
         parameters=(AGENT_ID,),
         publishers=_services(GATEWAY),
         subscribers=_services(AGENT),

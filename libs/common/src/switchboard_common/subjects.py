@@ -23,7 +23,8 @@ def render(template: str, **tokens: str) -> str:
     )
 
 
-#: Request-reply: a gateway offers a new call; one agent of the queue group takes it.
+#: Request-reply: a gateway offers a call to the pool (the fallback when it has heard no agent
+#: with room, see :func:`agent_offer`); one agent of the queue group takes it.
 AGENT_DISPATCH = f"{ROOT}.agent.dispatch"
 #: Queue group all agent processes join on :data:`AGENT_DISPATCH`.
 AGENT_QUEUE_GROUP = "agents"
@@ -86,9 +87,9 @@ def agent_heartbeat(agent_id: str) -> str:
 
 
 def agent_offer(agent_id: str) -> str:
-    """Request-reply to one agent process by name: a gateway moving a call off a lost agent
-    offers it straight to an agent it hears beating, never to the lost one (which, if only
-    hung, is still in the queue group of :data:`AGENT_DISPATCH`)."""
+    """Request-reply to one agent process by name: a gateway offers a call (new, or moved off a
+    lost agent) to an agent it hears beating, never to one gone quiet (which, if only hung, is
+    still in the queue group of :data:`AGENT_DISPATCH`)."""
     return render(AGENT_OFFER, agent_id=agent_id)
 
 

@@ -53,6 +53,7 @@ def create_app(settings: GatewaySettings, nats_settings: NatsSettings | None = N
             await ensure_stream(
                 nc.jetstream(), events.retention_s, events.replicas, events.duplicate_window_s
             )
+            liveness = AgentLiveness(settings.agent_missed_beats)
             ctx = GatewayContext(
                 settings=settings,
                 nc=nc,
@@ -60,8 +61,10 @@ def create_app(settings: GatewaySettings, nats_settings: NatsSettings | None = N
                 directory=directory,
                 businesses=businesses,
                 signatures=SignatureChecker(settings.twilio_auth_token.get_secret_value()),
-                dispatcher=Dispatcher(nc, settings.dispatch_timeout_s, settings.dispatch_attempts),
-                liveness=AgentLiveness(settings.agent_missed_beats),
+                dispatcher=Dispatcher(
+                    nc, settings.dispatch_timeout_s, settings.dispatch_attempts, liveness.takers
+                ),
+                liveness=liveness,
                 call_control=_call_control(settings),
             )
             await ctx.start()

@@ -1,8 +1,18 @@
-"""Handing a new call to the agent pool (request-reply to a queue group)."""
+"""Handing a new call to an agent: by name to one heard beating with room, else to the pool.
+
+Why by name first: an agent that hangs (a stalled VM, a deadlock) keeps its subscriptions on
+the server until the server's pings give up on it, minutes later. Offers to the pool's queue
+group keep landing on it meanwhile: each such try costs the caller its whole timeout in
+ringing, and a call whose every try landed there was refused while another agent was free.
+The gateway hears every agent's heartbeat (and its room), stops choosing one that went quiet
+within three beats, and never offers one call twice to the same agent. The pool is the
+fallback for agents not heard from yet.
+"""
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable, Collection
 
 from nats.aio.client import Client
 from nats.errors import NoRespondersError
@@ -18,14 +28,26 @@ from switchboard_common.messages import CallOffer, CallOfferReply
 log = logging.getLogger(__name__)
 
 
-class Dispatcher:
-    """The agent that accepts an offer owns the call. Busy agents leave the queue group, so a
-    decline is rare; a timeout or decline is retried a few times before giving up."""
+#: The agents to offer a call to, best first, leaving out those given (see
+#: ``AgentLiveness.takers``).
+Takers = Callable[[Collection[str]], list[str]]
 
-    def __init__(self, nc: Client, timeout_s: float, attempts: int) -> None:
+
+def _nobody(_: Collection[str]) -> list[str]:
+    return []
+
+
+class Dispatcher:
+    """The agent that accepts an offer owns the call. A timeout or decline is retried a few
+    times, each try with an agent not tried yet, before giving up."""
+
+    def __init__(
+        self, nc: Client, timeout_s: float, attempts: int, takers: Takers = _nobody
+    ) -> None:
         self._nc = nc
         self._timeout_s = timeout_s
         self._attempts = attempts
+        self._takers = takers
 
     async def offer(self, offer: CallOffer) -> CallOfferReply | None:
         """Offer the call. This is where the call's trace begins: the offer span is the root,
@@ -64,18 +86,31 @@ class Dispatcher:
         headers: dict[str, str],
         timeout_s: float | None = None,
         attempts: int | None = None,
-        subject: str = subjects.AGENT_DISPATCH,
+        subject: str | None = None,
     ) -> CallOfferReply | None:
+        """Up to ``attempts`` tries: to ``subject`` when given, else each to the best agent
+        not tried yet (:attr:`_takers`), or to the pool when none is known. A named agent's
+        quick decline (full since its last beat, draining) or absence does not use up a try:
+        it cost milliseconds, and each agent is asked once."""
         payload = offer.to_bytes()
         timeout_s = timeout_s or self._timeout_s
-        for attempt in range(1, (attempts or self._attempts) + 1):
+        tried: set[str] = set()
+        tries = attempts or self._attempts
+        while tries > 0:
+            named = None if subject is not None else next(iter(self._takers(tried)), None)
+            if named is not None:
+                tried.add(named)
+            to = subject or (subjects.agent_offer(named) if named else subjects.AGENT_DISPATCH)
             try:
-                msg = await self._nc.request(subject, payload, timeout=timeout_s, headers=headers)
+                msg = await self._nc.request(to, payload, timeout=timeout_s, headers=headers)
             except NoRespondersError:
+                if named is not None:
+                    continue  # that agent is gone since its last beat: the next one
                 log.warning("call %s: no agent is listening", offer.call_id)
                 return None
             except NatsTimeoutError:
-                log.warning("call %s: offer %d timed out", offer.call_id, attempt)
+                tries -= 1
+                log.warning("call %s: offer to %s timed out", offer.call_id, to)
                 if not self._nc.is_connected:
                     # The bus is away: more tries would only keep the caller in silence.
                     log.warning("call %s: the bus is unavailable, not retrying", offer.call_id)
@@ -87,10 +122,13 @@ class Dispatcher:
             try:
                 reply = CallOfferReply.model_validate_json(msg.data)
             except ValidationError as exc:
+                tries -= 1
                 log.warning("call %s: unreadable offer reply: %s", offer.call_id, exc)
                 continue
             if reply.accepted:
                 return reply
+            if named is None:
+                tries -= 1
             log.info("call %s: %s declined (%s)", offer.call_id, reply.agent_id, reply.reason)
         return None
 

@@ -83,7 +83,7 @@ async def _offer_until_taken(ctx: GatewayContext, offer: CallOffer, lost: str) -
     heard yet. A caller is waiting, so each try is short; a live agent answers in
     milliseconds, but under load its answer can come after the try gave up: the record,
     changed only by compare-and-set, then says it took the call."""
-    named: list[str | None] = list(ctx.liveness.takers(lost))
+    named: list[str | None] = list(ctx.liveness.takers({lost}))
     for agent_id in named + [None] * RESUME_OFFER_ATTEMPTS:
         reply = await ctx.dispatcher.reoffer(offer, RESUME_OFFER_TIMEOUT_S, agent_id)
         if reply is not None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 
 
 class AgentLiveness:
@@ -37,24 +37,28 @@ class AgentLiveness:
         if room is not None:
             self._room[agent_id] = room
 
-    def takers(self, lost: str, rng: random.Random | None = None) -> list[str]:
-        """The agents to offer a call of ``lost`` to, in order: alive now, not ``lost``, with
-        room at their last beat. Drawn at random weighted by room (so the calls of one lost
-        agent, moved by several gateways at once, spread rather than all try the emptiest
-        agent first): each agent's key is ``u ** (1 / room)``, largest first."""
+    def takers(self, exclude: Collection[str] = (), rng: random.Random | None = None) -> list[str]:
+        """The agents to offer a call to, in order: alive now, not in ``exclude`` (the lost
+        agent, or those already tried), with room at their last beat. Drawn at random weighted
+        by room, so that calls offered by several gateways at once (the calls of one lost agent,
+        a burst of new ones) spread rather than all try the emptiest agent first: each agent's
+        key is ``u ** (1 / room)``, largest first."""
         draw = (rng or random).random
         now = self._clock()
         keyed = [
             (draw() ** (1.0 / room), agent_id)
             for agent_id, room in self._room.items()
-            if agent_id != lost
+            if agent_id not in exclude
             and room > 0
             and (self._bus_down or now < self._deadline.get(agent_id, 0.0))
         ]
         return [agent_id for _, agent_id in sorted(keyed, reverse=True)]
 
     def expect(self, agent_id: str, grace_s: float) -> None:
-        """A call was just handed to ``agent_id``: give it ``grace_s`` before judging it."""
+        """A call was just handed to ``agent_id``: give it ``grace_s`` before judging it, and
+        count the call against its room until its next beat says how much is left."""
+        if agent_id in self._room:
+            self._room[agent_id] = max(self._room[agent_id] - 1, 0)
         self._window[agent_id] = max(self._window.get(agent_id, 0.0), grace_s)
         self._deadline[agent_id] = max(self._deadline.get(agent_id, 0.0), self._clock() + grace_s)
 
