@@ -200,8 +200,9 @@ def _scratch_folder() -> Path:
 @dataclass
 class LocalStack:
     """A set of running processes, torn down together. A stack that made its own folder
-    removes it when its ``async with`` block ends (a test run would otherwise leave hundreds of MB of JetStream
-    files per stack in /tmp) unless :data:`keep_scratch` or ``keep_workdir`` says keep it."""
+    removes it when its ``async with`` block ends (a test run would otherwise leave hundreds
+    of MB of JetStream files per stack in /tmp) unless :data:`keep_scratch` or
+    ``keep_workdir`` says keep it."""
 
     workdir: Path = field(default_factory=_scratch_folder)
     #: Keep even a folder this stack made (``make demo`` prints where its logs are).
