@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
 
 import nats
 import pytest
@@ -18,29 +17,19 @@ from switchboard_common import subjects
 from switchboard_common.call_lease import CallLeases, Lease
 from switchboard_common.event_stream import ensure_stream
 from switchboard_common.messages import CallOffer, CallRecord, CallStarted, CallState
-from switchboard_sim.stack import LocalStack
 
 CALL = "CA" + "1" * 32
 
 
-@pytest.fixture(scope="module")
-async def inbox_nats_url() -> AsyncIterator[str]:
-    async with LocalStack() as stack:
-        yield await stack.start_nats()
-
-
 @pytest.fixture
-async def nc(inbox_nats_url: str) -> AsyncIterator[Client]:
-    nc = await nats.connect(inbox_nats_url)
-    js = nc.jetstream()
+async def nc(bus: Client) -> Client:
+    """The bus with the event stream and an empty calls bucket."""
+    js = bus.jetstream()
     await ensure_stream(js, retention_s=3600)
     with contextlib.suppress(Exception):  # not created yet
         await js.delete_key_value(subjects.CALLS_BUCKET)
     await js.create_key_value(bucket=subjects.CALLS_BUCKET)
-    try:
-        yield nc
-    finally:
-        await nc.close()
+    return bus
 
 
 async def _a_lost_agent_s_call(nc: Client) -> tuple[CallLeases, CallOffer]:

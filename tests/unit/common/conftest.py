@@ -1,4 +1,4 @@
-"""A real nats-server (JetStream) for the business store tests, with fresh buckets per test."""
+"""Fresh business buckets per test, on the module's nats-server (tests/unit/conftest.py)."""
 
 from __future__ import annotations
 
@@ -11,18 +11,11 @@ from nats.aio.client import Client
 
 from switchboard_common import subjects
 from switchboard_common.business_store import BusinessStore
-from switchboard_sim.stack import LocalStack
-
-
-@pytest.fixture(scope="module")
-async def businesses_nats_url() -> AsyncIterator[str]:
-    async with LocalStack() as stack:
-        yield await stack.start_nats()
 
 
 @pytest.fixture
-async def businesses_nc(businesses_nats_url: str) -> AsyncIterator[Client]:
-    nc = await nats.connect(businesses_nats_url)
+async def businesses_nc(bus_url: str) -> AsyncIterator[Client]:
+    nc = await nats.connect(bus_url)
     js = nc.jetstream()
     for bucket in (subjects.BUSINESSES_BUCKET, subjects.BUSINESS_NUMBERS_BUCKET):
         with contextlib.suppress(Exception):  # not created yet

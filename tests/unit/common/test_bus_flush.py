@@ -16,8 +16,8 @@ from switchboard_common.bus import flush_published
 
 
 @pytest.fixture
-async def recorded(businesses_nats_url: str) -> AsyncIterator[tuple[Client, list[bytes]]]:
-    nc = await nats.connect(businesses_nats_url)
+async def recorded(bus_url: str) -> AsyncIterator[tuple[Client, list[bytes]]]:
+    nc = await nats.connect(bus_url)
     wire: list[bytes] = []
     transport: Any = nc._transport  # the recording is the point of the test
     write, writelines = transport.write, transport.writelines

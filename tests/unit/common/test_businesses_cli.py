@@ -41,8 +41,8 @@ def _write(path: Path, value: Any) -> str:
     return str(path)
 
 
-async def test_round_trip(businesses_nc: Client, businesses_nats_url: str, tmp_path: Path) -> None:
-    url = businesses_nats_url
+async def test_round_trip(businesses_nc: Client, bus_url: str, tmp_path: Path) -> None:
+    url = bus_url
     code, stored, _ = await cli(url, "put", _write(tmp_path / "acme.json", ACME))
     assert code == 0 and stored["business"]["business_id"] == "acme" and stored["revision"] > 0
 
@@ -74,9 +74,9 @@ async def test_round_trip(businesses_nc: Client, businesses_nats_url: str, tmp_p
 
 
 async def test_errors_have_clear_messages_and_exit_statuses(
-    businesses_nc: Client, businesses_nats_url: str, tmp_path: Path
+    businesses_nc: Client, bus_url: str, tmp_path: Path
 ) -> None:
-    url = businesses_nats_url
+    url = bus_url
     assert (await cli(url, "put", _write(tmp_path / "acme.json", ACME)))[0] == 0
 
     thief = ACME | {"business_id": "thief"}

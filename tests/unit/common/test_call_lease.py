@@ -17,8 +17,8 @@ from switchboard_common.messages import CallRecord, CallState
 
 
 @pytest.fixture
-async def leases(businesses_nats_url: str) -> AsyncIterator[CallLeases]:
-    nc = await nats.connect(businesses_nats_url)
+async def leases(bus_url: str) -> AsyncIterator[CallLeases]:
+    nc = await nats.connect(bus_url)
     js = nc.jetstream()
     bucket = f"leases_{uuid.uuid4().hex[:8]}"
     kv = await js.create_key_value(KeyValueConfig(bucket=bucket, history=1))

@@ -4,34 +4,16 @@ calls. Real nats-server; the agents are plain subscribers answering as agents do
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Collection
+from collections.abc import Collection
 
-import nats
-import pytest
 from nats.aio.client import Client
 from nats.aio.msg import Msg
 
 from switchboard_common import subjects
 from switchboard_common.messages import CallOffer, CallOfferReply
 from switchboard_gateway.calls.dispatch import Dispatcher, Takers
-from switchboard_sim.stack import LocalStack
 
 TIMEOUT_S = 0.2
-
-
-@pytest.fixture(scope="module")
-async def dispatch_nats_url() -> AsyncIterator[str]:
-    async with LocalStack() as stack:
-        yield await stack.start_nats()
-
-
-@pytest.fixture
-async def nc(dispatch_nats_url: str) -> AsyncIterator[Client]:
-    nc = await nats.connect(dispatch_nats_url)
-    try:
-        yield nc
-    finally:
-        await nc.close()
 
 
 class Agents:
@@ -76,50 +58,50 @@ def _knowing(*alive: str) -> Takers:
     return takers
 
 
-async def test_a_hung_agent_judged_lost_is_never_offered_a_new_call(nc: Client) -> None:
-    agents = Agents(nc)
+async def test_a_hung_agent_judged_lost_is_never_offered_a_new_call(bus: Client) -> None:
+    agents = Agents(bus)
     await agents.add("hung", "hang")
     await agents.add("free", "accept")
-    await nc.flush()
-    dispatcher = Dispatcher(nc, TIMEOUT_S, attempts=3, takers=_knowing("free"))
+    await bus.flush()
+    dispatcher = Dispatcher(bus, TIMEOUT_S, attempts=3, takers=_knowing("free"))
     replies = [await dispatcher.offer(_offer(n)) for n in range(10)]
     assert [r.agent_id if r else None for r in replies] == ["free"] * 10
     assert agents.offers == {"hung": 0, "free": 10}
 
 
 async def test_through_the_pool_a_hung_agent_costs_tries_and_can_refuse_a_call(
-    nc: Client,
+    bus: Client,
 ) -> None:
     """What the by-name offers avoid: the pool's queue group still holds the hung agent."""
-    agents = Agents(nc)
+    agents = Agents(bus)
     await agents.add("hung", "hang")
     await agents.add("free", "accept")
-    await nc.flush()
-    dispatcher = Dispatcher(nc, TIMEOUT_S, attempts=1)  # no agent heard: the pool
+    await bus.flush()
+    dispatcher = Dispatcher(bus, TIMEOUT_S, attempts=1)  # no agent heard: the pool
     replies = [await dispatcher.offer(_offer(n)) for n in range(12)]
     assert agents.offers["hung"] > 0  # 1 in 2 on average; 12 all missing it: 1 in 4096
     assert replies.count(None) == agents.offers["hung"]
 
 
-async def test_quick_declines_and_departed_agents_do_not_use_up_the_tries(nc: Client) -> None:
-    agents = Agents(nc)
+async def test_quick_declines_and_departed_agents_do_not_use_up_the_tries(bus: Client) -> None:
+    agents = Agents(bus)
     for full in ("full-1", "full-2", "full-3"):
         await agents.add(full, "decline")
     await agents.add("free", "accept")
-    await nc.flush()
+    await bus.flush()
     takers = _knowing("full-1", "gone", "full-2", "full-3", "free")  # "gone": no subscriber
-    dispatcher = Dispatcher(nc, TIMEOUT_S, attempts=1, takers=takers)
+    dispatcher = Dispatcher(bus, TIMEOUT_S, attempts=1, takers=takers)
     reply = await dispatcher.offer(_offer(1))
     assert reply is not None and reply.agent_id == "free"
     assert agents.offers == {"full-1": 1, "full-2": 1, "full-3": 1, "free": 1}
 
 
-async def test_a_timed_out_named_agent_is_not_asked_again(nc: Client) -> None:
-    agents = Agents(nc)
+async def test_a_timed_out_named_agent_is_not_asked_again(bus: Client) -> None:
+    agents = Agents(bus)
     await agents.add("slow", "hang")  # not yet judged lost: still among the takers
     await agents.add("free", "accept")
-    await nc.flush()
-    dispatcher = Dispatcher(nc, TIMEOUT_S, attempts=3, takers=_knowing("slow", "free"))
+    await bus.flush()
+    dispatcher = Dispatcher(bus, TIMEOUT_S, attempts=3, takers=_knowing("slow", "free"))
     reply = await dispatcher.offer(_offer(1))
     assert reply is not None and reply.agent_id == "free"
     assert agents.offers == {"slow": 1, "free": 1}
