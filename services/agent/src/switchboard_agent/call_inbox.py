@@ -31,6 +31,7 @@ class CallInbox:
     def __init__(self, control: Subscription, audio: Subscription) -> None:
         self.control = control
         self.audio = audio
+        #: The delivering tasks, held so that they are not garbage-collected while they run.
         self._forwards: list[asyncio.Task[None]] = []
 
     @classmethod

@@ -29,7 +29,8 @@ log = logging.getLogger(__name__)
 class AgentWorker:
     """Joins the dispatch queue group while it has room, and leaves it when full, so a gateway's
     offer lands on an agent that can take it. It also answers offers addressed to it by name
-    (a gateway moving a lost agent's call picks the agent), declining when it has no room."""
+    (what gateways send first, to an agent they hear beating with room), declining when it
+    has no room."""
 
     def __init__(
         self,
