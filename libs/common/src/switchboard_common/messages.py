@@ -83,6 +83,9 @@ class CallStarted(BusMessage):
     stream_sid: str
     gateway_id: ProcessId
     custom_parameters: dict[str, str] = Field(default_factory=dict)
+    #: The agent the gateway streams the call to. Another agent that hears this start on the
+    #: same subjects accepted the offer after the gateway stopped waiting for it: it lets go.
+    agent_id: ProcessId | None = None
 
 
 class CallerDtmf(BusMessage):

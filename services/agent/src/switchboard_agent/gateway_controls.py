@@ -66,6 +66,9 @@ class ControlsHost(Protocol):
     def spawn(self, coro: Coroutine[Any, Any, None]) -> None:
         """Run ``coro`` alongside the call (cancelled when it ends)."""
 
+    def let_go(self) -> None:
+        """The call is another agent's: stop serving it and write nothing more about it."""
+
 
 class GatewayControls:
     def __init__(
@@ -107,7 +110,9 @@ class GatewayControls:
             log.warning("call %s: unreadable control message: %s", self._call_id, logs.private(exc))
             return
         host = self._host
-        if isinstance(event, CallStarted) and self.started_at is not None:
+        if isinstance(event, CallStarted) and not self._streams_to_us(event):
+            host.let_go()
+        elif isinstance(event, CallStarted) and self.started_at is not None:
             host.spawn(self._stream_back(event))
         elif isinstance(event, CallStarted):
             self._begin(event)
@@ -137,6 +142,20 @@ class GatewayControls:
             # The agent's own reason, when it ended the call, says more than the gateway's.
             host.end_reason = host.end_reason or event.reason.value
             self._phase.end()
+
+    def _streams_to_us(self, event: CallStarted) -> bool:
+        """Whether the gateway streams the call to this agent. Not when this agent accepted
+        the offer after the gateway had stopped waiting (it stalled past the offer's timeout)
+        and given the call to another: both listen on the call's first-epoch subjects, and
+        the caller must hear one of them. Told before this agent has said or written a word."""
+        if event.agent_id is None or event.agent_id == self._settings.agent_id:
+            return True
+        log.warning(
+            "call %s: the gateway streams it to %s; this agent's accept came too late: letting go",
+            self._call_id,
+            event.agent_id,
+        )
+        return False
 
     def _begin(self, event: CallStarted) -> None:
         """The call's first stream: the call starts, or (taken over) goes on."""

@@ -181,6 +181,7 @@ class MediaStreamSession:
                 stream_sid=start.stream_sid,
                 gateway_id=self._ctx.settings.gateway_id,
                 custom_parameters=params,
+                agent_id=agent_id,
             ).to_bytes(),
             headers=self._control_headers,
         )
@@ -426,6 +427,7 @@ class MediaStreamSession:
                 call_id=self.call_id,
                 stream_sid=self._stream_sid,
                 gateway_id=self._ctx.settings.gateway_id,
+                agent_id=agent_id,
             ).to_bytes(),
             headers=self._control_headers,
         )

@@ -1,0 +1,104 @@
+"""An agent that accepts a new call after the gateway gave up on it (it stalled longer than
+the offer's timeout, then answered) must not talk to the caller: the gateway has given the
+call to another agent, and both sessions listen on the call's first-epoch subjects. The
+stream's start names the agent the gateway streams to; any other lets go before it says a
+word."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+import httpx
+import nats
+import pytest
+from nats.aio.client import Client
+from nats.aio.msg import Msg
+
+from switchboard_common import subjects
+from switchboard_common.business import DEMO_BUSINESS
+from switchboard_common.event_stream import by_type
+from switchboard_common.events import CallStartedEvent
+from switchboard_common.messages import AgentHeartbeat, CallOffer, CallOfferReply
+from switchboard_sim.call import CallSimulator, Scenario
+from switchboard_sim.stack import LocalStack
+
+from .call_probes import events_to_the_end
+from .conftest import REALTIME_SCRIPT, SAMPLES, RunningStack, scenario_dict
+
+pytestmark = pytest.mark.timeout(90)
+
+LATE = "agent-late"
+OWNER = "agent-owner"
+
+
+@pytest.fixture
+async def system() -> AsyncIterator[RunningStack]:
+    async with LocalStack() as stack:
+        await stack.start_nats()
+        await stack.start_realtime_sim(script=REALTIME_SCRIPT)
+        await stack.start_agent(LATE)
+        await stack.start_agent(OWNER)
+        gateway = await stack.start_gateway("gw-late")
+        yield RunningStack(stack, gateway)
+
+
+async def _beats_until(nc: Client, agent_id: str, active_calls: int) -> None:
+    """Wait (bounded) for a heartbeat of ``agent_id`` reporting ``active_calls``."""
+    seen = asyncio.Event()
+
+    async def note(msg: Msg) -> None:
+        if AgentHeartbeat.model_validate_json(msg.data).active_calls == active_calls:
+            seen.set()
+
+    sub = await nc.subscribe(subjects.agent_heartbeat(agent_id), cb=note)
+    try:
+        async with asyncio.timeout(15):
+            await seen.wait()
+    finally:
+        await sub.unsubscribe()
+
+
+async def test_an_agent_that_accepted_too_late_lets_go_without_a_word(
+    system: RunningStack,
+) -> None:
+    stack = system.stack
+    config = system.call_config()
+    # The late accept, as it lands: the offer (which the gateway has stopped waiting for)
+    # reaches the agent by name and it takes the call.
+    nc = await nats.connect(stack.nats_url)
+    try:
+        offer = CallOffer(
+            call_id=config.call_sid,
+            business_id=DEMO_BUSINESS.business_id,
+            gateway_id="gw-late",
+            from_number=config.from_number,
+            to_number=config.to_number,
+        )
+        msg = await nc.request(subjects.agent_offer(LATE), offer.to_bytes(), timeout=5)
+        assert CallOfferReply.model_validate_json(msg.data).accepted
+
+        # The gateway's own offer for this call finds the late agent declining ("already
+        # taken") and goes to the other one, which answers the caller.
+        scenario = scenario_dict(
+            [
+                {"say": "Hi, what are your opening hours?", "wav": "turn1_opening_hours.wav"},
+                {"hangup": True, "after": "agent_done"},
+            ]
+        )
+        result = await CallSimulator(config).run(Scenario.from_dict(scenario, base_dir=SAMPLES))
+        assert result.ok, result.summary()
+        # The late agent frees its slot rather than sitting on the call.
+        await _beats_until(nc, LATE, 0)
+    finally:
+        await nc.close()
+
+    events = await events_to_the_end(stack.nats_url, config.call_sid)
+    started = by_type(events, CallStartedEvent)
+    assert [e.agent_id for e in started] == [OWNER]
+    async with httpx.AsyncClient() as http:
+        sessions = (await http.get(f"{stack.realtime_url}/_sim/sessions")).json()
+    speaking = [s for s in sessions if s["responses"]]
+    # One voice: the owner's greeting and answer; the late agent's session never responded.
+    assert len(speaking) == 1, [len(s["responses"]) for s in sessions]
+    assert all(not s["connected"] for s in sessions if not s["responses"])
