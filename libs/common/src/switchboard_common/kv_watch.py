@@ -7,7 +7,6 @@ directory (its initial load) need the whole bucket, so the workaround lives here
 
 from __future__ import annotations
 
-import builtins
 import contextlib
 
 import nats.errors
@@ -19,7 +18,7 @@ DELETE_OPS = ("DEL", "PURGE")
 
 async def watch_from_current(
     kv: KeyValue, lag_s: float, first_timeout_s: float | None
-) -> tuple[KeyValue.KeyWatcher, builtins.list[KeyValue.Entry]]:
+) -> tuple[KeyValue.KeyWatcher, list[KeyValue.Entry]]:
     """Start watching every key and read the bucket's current values (deletes included, in
     stream order); the watcher then goes on with later changes. The caller stops it.
 
@@ -58,7 +57,7 @@ async def watch_from_current(
     return watcher, entries
 
 
-async def current_entries(kv: KeyValue, lag_s: float = 1.0) -> builtins.list[KeyValue.Entry]:
+async def current_entries(kv: KeyValue, lag_s: float = 1.0) -> list[KeyValue.Entry]:
     """The latest value of every key (deleted keys left out), complete (see
     :func:`watch_from_current`)."""
     watcher, entries = await watch_from_current(kv, lag_s, first_timeout_s=10.0)
