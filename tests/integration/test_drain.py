@@ -15,7 +15,7 @@ from nats.aio.client import Client
 from nats.errors import NoRespondersError
 
 from switchboard_common import subjects
-from switchboard_common.messages import CallOffer, CallState
+from switchboard_common.messages import AgentHeartbeat, CallOffer, CallState
 from switchboard_sim.call import CallResult, CallSimulator, Scenario, twilio_signature
 from switchboard_sim.stack import Child, LocalStack, free_port
 
@@ -80,6 +80,21 @@ async def _until_status(http: httpx.AsyncClient, url: str, status: int) -> None:
     pytest.fail(f"{url} never answered {status}")
 
 
+async def _draining_beat(nc: Client, agent_id: str) -> AgentHeartbeat:
+    """The agent's first heartbeat that says it is draining (bounded: one sent before the
+    drain began may still be on its way)."""
+    sub = await nc.subscribe(subjects.agent_heartbeat(agent_id))
+    try:
+        async with asyncio.timeout(5):
+            while not (
+                beat := AgentHeartbeat.model_validate_json((await sub.next_msg()).data)
+            ).draining:
+                pass
+    finally:
+        await sub.unsubscribe()
+    return beat
+
+
 async def test_sigterm_lets_the_running_call_finish_and_takes_no_new_one(
     patient: DrainStack,
 ) -> None:
@@ -104,6 +119,9 @@ async def test_sigterm_lets_the_running_call_finish_and_takes_no_new_one(
 
         await _until_status(http, f"{patient.agent_ops_url}/readyz", 503)
         await _until_status(http, f"{system.gateway_url}/readyz", 503)
+        # Its heartbeats say so: gateways stop offering it calls by name, the console shows it.
+        beat = await _draining_beat(nc, "ag-drain")
+        assert beat.room == 0 and beat.active_calls == 1, beat
         assert await _status(http, f"{patient.agent_ops_url}/healthz") == 200
 
         # No new call: the gateway sends Twilio to its fallback, and no agent takes an offer.

@@ -14,6 +14,7 @@ from switchboard_common.audio import (
     ulaw_ms,
 )
 from switchboard_common.messages import (
+    AgentHeartbeat,
     CallOffer,
     CallStarted,
     ClearPlayback,
@@ -84,3 +85,20 @@ def test_readers_tolerate_unknown_fields_but_not_unknown_versions() -> None:
 def test_ids_in_messages_are_validated() -> None:
     with pytest.raises(ValidationError):
         CallOffer(call_id="CA.1", business_id="acme", gateway_id="gw")
+
+
+def test_a_heartbeat_s_room_is_none_while_draining_and_never_negative() -> None:
+    def beat(active: int, draining: bool = False) -> AgentHeartbeat:
+        return AgentHeartbeat(
+            agent_id="ag-1", active_calls=active, capacity=4, interval_s=0.25, draining=draining
+        )
+
+    assert beat(1).room == 3
+    assert beat(6).room == 0  # over capacity (a resume replaced a call): no room, not -2
+    assert beat(1, draining=True).room == 0
+    # An older agent's beat, without the field, is read as not draining.
+    older = (
+        b'{"v":1,"type":"agent.heartbeat","agent_id":"ag-1","active_calls":1,'
+        b'"capacity":4,"interval_s":0.25}'
+    )
+    assert AgentHeartbeat.model_validate_json(older).room == 3

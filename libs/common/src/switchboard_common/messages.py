@@ -70,6 +70,13 @@ class AgentHeartbeat(BusMessage):
     active_calls: int
     capacity: int
     interval_s: float
+    #: Shutting down: it finishes its calls and takes no new one (so it has no room).
+    draining: bool = False
+
+    @property
+    def room(self) -> int:
+        """How many more calls the agent would take now."""
+        return 0 if self.draining else max(self.capacity - self.active_calls, 0)
 
 
 # --- gateway → agent (per call) ------------------------------------------------------------

@@ -69,6 +69,7 @@ class AgentWorker:
         ``stop_now``), then hang the rest up through their gateway and cut them."""
         self._accepting = False
         await self._leave_pool()
+        await self._announce()  # gateways stop naming it now, not at the next beat
         log.info("draining: %d calls in progress", len(self.sessions))
         idle = await wait_until_idle(lambda: len(self._tasks), deadline_s, stop_now)
         if not idle:
@@ -101,17 +102,21 @@ class AgentWorker:
                 await sub.unsubscribe()
 
     async def _beat(self) -> None:
-        subject = subjects.agent_heartbeat(self.agent_id)
         while True:
-            beat = AgentHeartbeat(
-                agent_id=self.agent_id,
-                active_calls=len(self.sessions),
-                capacity=self.settings.max_calls,
-                interval_s=self.settings.heartbeat_interval_s,
-            )
-            with contextlib.suppress(Exception):
-                await self._nc.publish(subject, beat.to_bytes())
+            await self._announce()
             await asyncio.sleep(self.settings.heartbeat_interval_s)
+
+    async def _announce(self) -> None:
+        """One heartbeat: alive, its calls, its capacity, and whether it is draining."""
+        beat = AgentHeartbeat(
+            agent_id=self.agent_id,
+            active_calls=len(self.sessions),
+            capacity=self.settings.max_calls,
+            interval_s=self.settings.heartbeat_interval_s,
+            draining=not self._accepting,
+        )
+        with contextlib.suppress(Exception):
+            await self._nc.publish(subjects.agent_heartbeat(self.agent_id), beat.to_bytes())
 
     async def _on_offer(self, msg: Msg) -> None:
         try:

@@ -96,8 +96,7 @@ class GatewayContext:
         except ValidationError:
             log.warning("unreadable heartbeat on %s", msg.subject)
             return
-        room = max(beat.capacity - beat.active_calls, 0)
-        self.liveness.beat(beat.agent_id, beat.interval_s, room)
+        self.liveness.beat(beat.agent_id, beat.interval_s, beat.room)
         self.agent_beats[beat.agent_id] = (beat, time.monotonic())
 
     async def _on_reconnect(self, msg: Msg) -> None:

@@ -28,7 +28,8 @@ async def health(request: Request, ctx: Context, state: State, principal: Admin)
             "alive": ctx.liveness.alive(agent_id),
             "active_calls": beat.active_calls,
             "capacity": beat.capacity,
-            "free": max(0, beat.capacity - beat.active_calls),
+            "free": beat.room,
+            "draining": beat.draining,
             "last_beat_s": round(now - at, 1),
         }
         for agent_id, (beat, at) in sorted(ctx.agent_beats.items())
