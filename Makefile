@@ -65,6 +65,7 @@ bench: install
 
 eval: install
 	$(RUN) python -m bench.knowledge_eval
+	$(RUN) python -m bench.knowledge_eval_public
 
 chaos: install
 	$(RUN) python -m bench.chaos

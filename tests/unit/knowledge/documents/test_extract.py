@@ -105,8 +105,23 @@ def test_html_blocks_headings_and_dropped_chrome() -> None:
     <h2>Prices</h2><table><tr><th>Tea</th><td>2 EUR</td></tr></table>
     </body></html>"""
     assert extract_sections("text/html", html) == [
-        Section("Shop", "Hello there , friend.\n\n- One\n- Two"),
+        Section("Shop", "Hello there, friend.\n\n- One\n- Two"),
         Section("Shop > Prices", "Tea | 2 EUR"),
+    ]
+
+
+def test_html_inline_elements_do_not_split_words_but_blocks_and_breaks_do() -> None:
+    """As the Debian FAQ writes a command: an inline element inside a word is part of it."""
+    html = (
+        b"<p>Run <code>dpkg --purge linux-image-<em>NNN</em></code>; mail "
+        b"&lt;<a href='mailto:x'>doc@example.org</a>&gt;.<br>Next line</p>"
+        b"<ul><li>one</li><li>t<b>w</b>o</li></ul>"
+    )
+    assert extract_sections("text/html", html) == [
+        Section(
+            "",
+            "Run dpkg --purge linux-image-NNN; mail <doc@example.org>. Next line\n\n- one\n- two",
+        )
     ]
 
 
@@ -169,3 +184,24 @@ def test_content_hash_and_document_ids() -> None:
         doc_id = document_id_for(source)
         assert doc_id.replace("-", "").isalnum() and doc_id.isascii()
         assert len(doc_id) + len("-9999") <= 64
+
+
+def test_plain_text_table_of_contents_is_left_out_but_numbered_steps_stay() -> None:
+    text = (
+        b"Table of Contents\n\n"
+        b"1. Getting started\n    1.1. What is in the box?\n    1.2. Where do I plug it in?\n"
+        b"2. Cleaning\n    2.1. How often should I descale the machine and\n"
+        b"    which descaler should I use?\n    2.2. Can the parts go in the dishwasher?\n\n"
+        b"1. Getting started\n\n1.1. What is in the box?\n\nThe machine, a scoop and a brush.\n\n"
+        b"2. Cleaning\n\n2.1. How often should I descale?\n\nEvery month, in five steps:\n\n"
+        b"1. Empty the tank.\n2. Fill it with descaler.\n3. Run two cups.\n"
+        b"4. Rinse the tank.\n5. Run two cups of water.\n"
+    )
+    sections = extract_sections("text/plain", text)
+    everything = " ".join(f"{s.heading} {s.text}" for s in sections)
+    assert "plug it in" not in everything and "dishwasher" not in everything
+    assert [s.heading for s in sections] == [
+        "1. Getting started > 1.1. What is in the box?",
+        "2. Cleaning > 2.1. How often should I descale?",
+    ]
+    assert "5. Run two cups of water." in sections[1].text

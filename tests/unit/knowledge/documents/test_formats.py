@@ -231,3 +231,65 @@ def test_pdf_heading_wrapped_over_two_lines_stays_one_heading() -> None:
     pdf.multi_cell(0, 6, "Exchanges are free.", new_x="LMARGIN", new_y="NEXT")
     sections = extract_sections("application/pdf", bytes(pdf.output()))
     assert [s.heading for s in sections] == ["Returning a damaged or faulty item", "Exchanges"]
+
+
+class _Book(FPDF):
+    """A manual as DocBook tools print one: a table of contents with dot leaders, and the
+    chapter's title as the running header, in capitals and cut short."""
+
+    chapter = ""
+
+    def header(self) -> None:
+        if self.chapter:
+            self.set_font("Helvetica", "", 8)
+            self.cell(0, 5, f"CHAPTER {self.chapter.upper()[:14]}...", align="R")
+            self.ln(10)
+
+
+CHAPTERS = ["Delivery options", "Payment methods", "Returns and refunds"]
+
+
+def book_pdf() -> bytes:
+    pdf = _Book()
+    pdf.add_page()
+    pdf.set_font("Helvetica", "B", 16)
+    pdf.cell(0, 10, "Contents", new_x="LMARGIN", new_y="NEXT")
+    pdf.set_font("Helvetica", "", 11)
+    for number, title in enumerate(CHAPTERS, start=1):
+        for part in ("", " in detail"):
+            leaders = " ." * (40 - len(title + part) // 2)
+            pdf.cell(
+                0, 6, f"{number} {title}{part}{leaders} {number + 1}", new_x="LMARGIN", new_y="NEXT"
+            )
+    for number, title in enumerate(CHAPTERS, start=1):
+        pdf.chapter = f"{number}. {title}"
+        pdf.add_page()
+        pdf.start_section(f"{number} {title}")
+        pdf.set_font("Helvetica", "B", 16)
+        pdf.cell(0, 10, f"{number} {title}", new_x="LMARGIN", new_y="NEXT")
+        pdf.set_font("Helvetica", "", 11)
+        pdf.multi_cell(
+            0, 6, f"All about {title.lower()}. " + LOREM * 30, new_x="LMARGIN", new_y="NEXT"
+        )
+    return bytes(pdf.output())
+
+
+def test_pdf_table_of_contents_and_chapter_running_headers_are_dropped() -> None:
+    sections = extract_sections("application/pdf", book_pdf())
+    assert [s.heading for s in sections] == [f"{n} {t}" for n, t in enumerate(CHAPTERS, start=1)]
+    everything = " ".join(f"{s.heading} {s.text}" for s in sections)
+    assert ". . ." not in everything and "Contents" not in everything
+    assert "CHAPTER" not in everything  # the running header, on every page of a chapter
+    assert everything.count("confirmation email") == 3 * 30
+
+
+def test_pdf_price_list_with_dot_leaders_is_content_not_contents() -> None:
+    pdf = FPDF()
+    pdf.add_page()
+    pdf.set_font("Helvetica", "B", 16)
+    pdf.cell(0, 10, "Drinks", new_x="LMARGIN", new_y="NEXT")
+    pdf.set_font("Helvetica", "", 11)
+    for item, price in [("Espresso", 3), ("Latte", 4), ("Mocha", 5), ("Tea", 2), ("Juice", 4)]:
+        pdf.cell(0, 6, f"{item}{' .' * 30} {price}", new_x="LMARGIN", new_y="NEXT")
+    text = " ".join(s.text for s in extract_sections("application/pdf", bytes(pdf.output())))
+    assert all(item in text for item in ("Espresso", "Latte", "Mocha", "Tea", "Juice"))

@@ -38,8 +38,38 @@ _CHROME = re.compile(
 )
 
 
+#: Elements whose edges separate words even where the HTML has no space between them. Inline
+#: elements (``<em>``, ``<code>``, ``<a>``) are not among them: ``linux-image-<em>NNN</em>.prerm``
+#: is one word, and a space at their edges would split commands, paths and addresses.
+_WORD_BREAKS = BLOCKS | LISTS | frozenset(HEADINGS) | frozenset({
+    "br", "hr", "li", "div", "section", "article", "main", "table", "tr", "td", "th", "img",
+})  # fmt: skip
+
+
 def node_text(node: LexborNode) -> str:
-    return " ".join(node.text(separator=" ").split())
+    """The text of ``node`` as a reader sees it: whitespace collapsed, words broken only where
+    the HTML or its block structure breaks them. (Walked with a stack, not recursion: the
+    nesting of an uploaded page is not ours to bound.)"""
+    parts: list[str] = []
+    stack: list[LexborNode | str] = [node]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            parts.append(item)
+            continue
+        for_later: list[LexborNode | str] = []
+        for child in item.iter(include_text=True):
+            tag = child.tag or ""
+            if tag == "-text":
+                for_later.append(child.text(deep=False))
+            elif tag.startswith("-") or tag in DROPPED:
+                continue
+            elif tag in _WORD_BREAKS:
+                for_later += [" ", child, " "]
+            else:
+                for_later.append(child)
+        stack.extend(reversed(for_later))
+    return " ".join("".join(parts).split())
 
 
 def _is_chrome(node: LexborNode) -> bool:

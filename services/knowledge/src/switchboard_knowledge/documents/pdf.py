@@ -7,7 +7,8 @@ pdfminer's layout analysis gives each text line with its position and fonts, fro
   page that repeat on most pages (digits ignored) or are a bare page number: they are dropped;
 * headings come from the outline when the PDF has one, else from a font clearly larger than the
   body text (bold at body size counts as the smallest heading level) or from section numbering;
-* a paragraph cut by a page break is joined back together.
+* a paragraph cut by a page break is joined back together;
+* pages of a table of contents (dot leaders to page numbers, in order) are dropped.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import itertools
 import logging
 import re
 from collections import Counter
+from collections.abc import Collection
 from dataclasses import dataclass
 
 from .builder import SectionBuilder
@@ -32,6 +34,13 @@ _PAGE_NUMBER = re.compile(
     r"^(page\s*)?[-\u2013\u2014\s]*\d+(\s*(/|of)\s*\d+)?[-\u2013\u2014\s]*$", re.I
 )
 _BULLET = re.compile(r"^([•●▪◦‣∙·\-*\u2013]|\d{1,2}[.)]|[a-z][.)])\s+")
+#: A heading's numbering ("3.1.", "Chapter 3.", "A."), left out when titles are compared.
+_NUMBERING = re.compile(r"^((chapter|part|section|appendix)\s+)?(\d+(\.\d+)*\.?|[a-z]\.)\s+", re.I)
+#: A table of contents entry's end: dot leaders, then a page number.
+_LEADER_TO_PAGE = re.compile(r"(?:\.\s*){4,}(\d{1,4})$")
+#: Leader lines on a page from which it is a table of contents (a menu's price list with
+#: leaders is not: its numbers are prices, not pages in order).
+TOC_MIN_ENTRIES = 5
 
 for _name in ("pdfminer", "pdfminer.pdfpage", "pdfminer.pdfinterp", "pdfminer.psparser"):
     logging.getLogger(_name).setLevel(logging.ERROR)
@@ -75,19 +84,56 @@ def _lines(data: bytes) -> tuple[list[_Line], int]:
     return lines, pages
 
 
-def _running(lines: list[_Line], pages: int) -> set[int]:
-    """Indexes of running headers, footers and page numbers."""
+def _running(lines: list[_Line], pages: int, titles: Collection[str] = ()) -> set[int]:
+    """Indexes of running headers, footers and page numbers: in the top or bottom band, a bare
+    page number, a line repeated on most pages, or the current chapter's or section's title
+    echoed in capitals or cut short with an ellipsis (``CHAPTER 3. CHOOSING A DEBIAN …``),
+    which changes with the chapter and so repeats on only a few pages."""
     in_band = [
         i for i, line in enumerate(lines) if line.top < MARGIN_BAND or line.top > 1 - MARGIN_BAND
     ]
-    shapes = Counter(re.sub(r"\d+", "#", lines[i].text.lower()) for i in in_band)
+    shapes = Counter(_shape(lines[i].text) for i in in_band)
     repeated = {shape for shape, count in shapes.items() if count >= max(2, pages / 2)}
+    # Titles as the body prints them (not in capitals): a line in capitals that repeats one
+    # is its running header; a title in capitals and nowhere else is the heading itself.
+    printed = [_title_core(line.text) for line in lines if not line.text.isupper()]
+    titles = {_title_core(title) for title in titles}
     return {
         i
         for i in in_band
         if _PAGE_NUMBER.match(lines[i].text)
-        or re.sub(r"\d+", "#", lines[i].text.lower()) in repeated
+        or _shape(lines[i].text) in repeated
+        or (
+            _echoes_title(lines[i].text, titles)
+            and (
+                "\u2026" in lines[i].text
+                or shapes[_shape(lines[i].text)] > 1
+                or any(core.startswith(_title_core(lines[i].text)) for core in printed)
+            )
+        )
     }
+
+
+def _shape(text: str) -> str:
+    return re.sub(r"\d+", "#", text.lower())
+
+
+def _title_core(text: str) -> str:
+    """A title without its numbering, as :func:`_key` compares it."""
+    return _key(_NUMBERING.sub("", text.strip(" .\u2026")))
+
+
+def _echoes_title(text: str, titles: Collection[str]) -> bool:
+    """Whether ``text`` is a heading's title repeated as a running header: in capitals or
+    cut short with an ellipsis, numbering aside, and the start of one of the outline's titles
+    (or two of them, chapter and section, on one line)."""
+    if not titles or not ("\u2026" in text or text.isupper()):
+        return False
+    parts = [_title_core(part) for part in text.split("\u2026")]
+    parts = [part for part in parts if part]
+    return bool(parts) and all(
+        len(part) >= 8 and any(title.startswith(part) for title in titles) for part in parts
+    )
 
 
 def _outline_levels(data: bytes) -> dict[str, int]:
@@ -101,8 +147,13 @@ def _outline_levels(data: bytes) -> dict[str, int]:
         return {}
 
 
+#: Typographic quotes as pages print them, plain as outlines often store them.
+_PLAIN_QUOTES = str.maketrans({"\u2018": "'", "\u2019": "'", "\u201c": '"', "\u201d": '"'})
+
+
 def _key(text: str) -> str:
-    return " ".join(str(text).lower().split())
+    """A title as compared between the outline and the page's lines."""
+    return " ".join(str(text).translate(_PLAIN_QUOTES).lower().split())
 
 
 class _Headings:
@@ -133,6 +184,24 @@ class _Headings:
         return None
 
 
+def _toc_pages(lines: list[_Line], pages: int) -> set[int]:
+    """Pages of a table of contents: several lines end in dot leaders and a page number, and
+    those numbers are pages of this document in order. Its entries are titles, not answers,
+    and read like questions (a FAQ's), so they would outrank the answers they point to."""
+    numbers: dict[int, list[int]] = {}
+    for line in lines:
+        found = _LEADER_TO_PAGE.search(line.text)
+        if found is not None:
+            numbers.setdefault(line.page, []).append(int(found.group(1)))
+    return {
+        page
+        for page, found in numbers.items()
+        if len(found) >= TOC_MIN_ENTRIES
+        and all(0 < n <= pages for n in found)
+        and all(a <= b for a, b in itertools.pairwise(found))
+    }
+
+
 def _line_gap(body: list[_Line]) -> float:
     """The usual space between two lines of one paragraph (the median gap on a page)."""
     gaps = sorted(
@@ -150,9 +219,10 @@ def parse_pdf(data: bytes) -> list[Section]:
         lines, pages = _lines(data)
     except Exception as exc:  # pdfminer raises many types for damaged or encrypted files
         raise DocumentError(f"the PDF cannot be read: {exc}") from exc
-    running = _running(lines, pages)
-    body = [line for i, line in enumerate(lines) if i not in running]
     outline = _outline_levels(data)
+    running = _running(lines, pages, outline.keys())
+    contents = _toc_pages(lines, pages)
+    body = [line for i, line in enumerate(lines) if i not in running and line.page not in contents]
     if len(outline.keys() & {_key(line.text) for line in body}) < len(outline) / 2:
         outline = {}  # an outline whose titles are not on the pages: fonts tell better
     headings = _Headings(body, outline)

@@ -1,5 +1,6 @@
 """Plain text: headings found from numbering ("2.1 Refunds"), underlines (=== or ---) and
-short capitalised lines standing alone; hard-wrapped lines joined back into paragraphs."""
+short capitalised lines standing alone; hard-wrapped lines joined back into paragraphs; a
+table of contents left out."""
 
 from __future__ import annotations
 
@@ -59,10 +60,24 @@ def _is_caps_heading(line: str) -> bool:
     )
 
 
+def _is_contents(lines: list[str]) -> bool:
+    """A table of contents: a block of numbered titles, some of them sections of sections
+    ("3.1"), with little else (the wrapped rest of a long title). Its entries read like the
+    questions a FAQ answers, and would outrank the answers. (Numbered steps are not one: they
+    are sentences, and not numbered in levels.)"""
+    if len(lines) == 1 and re.fullmatch(r"\s*(table\s+of\s+)?contents:?\s*", lines[0], re.I):
+        return True  # its title
+    entries = [line for line in lines if heading_number_level(line.strip()) is not None]
+    nested = any(re.match(r"\s*\d{1,2}\.\d", line) for line in entries)
+    return nested and len(entries) >= 5 and len(entries) >= 0.6 * len(lines)
+
+
 def parse_plain(text: str) -> list[Section]:
     builder = SectionBuilder()
     for block in _PARAGRAPH_BREAK.split(text.replace("\r\n", "\n").replace("\r", "\n")):
         lines = [line for line in block.split("\n") if line.strip()]
+        if _is_contents(lines):
+            continue
         while lines:
             if len(lines) >= 2 and _UNDERLINE.match(lines[1]) and len(lines[0].split()) <= 15:
                 level = 1 if lines[1].strip()[0] == "=" else 2
