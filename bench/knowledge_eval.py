@@ -95,8 +95,28 @@ def load_questions(path: Path = ROOT / "questions.tsv") -> list[Question]:
     return questions
 
 
-def _normal(text: str) -> str:
-    return " ".join(text.lower().split())
+#: Typographic quotes as PDFs print them; evidence phrases are typed with plain ones.
+_QUOTES = str.maketrans({"\u2018": "'", "\u2019": "'", "\u201c": '"', "\u201d": '"'})
+
+
+def normal(text: str) -> str:
+    """Text as evidence phrases are looked for in it: quotes, spaces and case evened out."""
+    return " ".join(text.replace("\xa0", " ").translate(_QUOTES).lower().split())
+
+
+async def ask(service: KnowledgeService, business_id: str, question: Question) -> Outcome:
+    """The question's outcome: the rank of the first hit that holds its evidence phrase (None
+    when no hit of the top k does, or it has none) and the best hit's score."""
+    query = KnowledgeQuery(business_id=business_id, text=question.text, top_k=TOP_K)
+    hits = (await service.query(query)).hits
+    wanted = normal(question.evidence)
+    rank = None
+    if question.evidence:
+        rank = next(
+            (n for n, hit in enumerate(hits, 1) if wanted in normal(f"{hit.heading} {hit.text}")),
+            None,
+        )
+    return Outcome(question, rank, hits[0].score if hits else 0.0)
 
 
 def _title(markdown: str) -> str:
@@ -144,20 +164,7 @@ async def run_format(
             if reply.truncated_chunks:
                 raise RuntimeError(f"{name} ({kind}): {reply.truncated_chunks} chunks truncated")
         for question in questions:
-            query = KnowledgeQuery(business_id="eval", text=question.text, top_k=TOP_K)
-            hits = (await service.query(query)).hits
-            rank = None
-            if question.evidence:
-                wanted = _normal(question.evidence)
-                rank = next(
-                    (
-                        n
-                        for n, hit in enumerate(hits, start=1)
-                        if wanted in _normal(f"{hit.heading} {hit.text}")
-                    ),
-                    None,
-                )
-            outcomes.append(Outcome(question, rank, hits[0].score if hits else 0.0))
+            outcomes.append(await ask(service, "eval", question))
     return outcomes
 
 
@@ -242,7 +249,7 @@ async def evaluate(
     documents = {path.stem: path.read_text() for path in sorted((ROOT / "documents").glob("*.md"))}
     questions = load_questions()
     for q in questions:
-        if q.evidence and _normal(q.evidence) not in _normal(documents[q.doc]):
+        if q.evidence and normal(q.evidence) not in normal(documents[q.doc]):
             raise ValueError(f"evidence not in {q.doc}: {q.evidence!r}")
     if threshold is None:
         threshold = calibrated_threshold(LocalEmbedder().name, EmbeddedBackend.name)

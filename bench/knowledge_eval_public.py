@@ -26,13 +26,12 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from switchboard_common.knowledge import KnowledgeQuery
 from switchboard_knowledge.backends.embedded import EmbeddedBackend
 from switchboard_knowledge.embeddings.local import LocalEmbedder
 from switchboard_knowledge.relevance import calibrated_threshold
 
 from .eval_formats import FORMATS
-from .knowledge_eval import TOP_K, Outcome, Question, group_table, pipeline, summarise, table
+from .knowledge_eval import Outcome, Question, ask, group_table, normal, pipeline, summarise, table
 
 ROOT = Path(__file__).resolve().parents[1] / "eval" / "knowledge-public"
 FAQ = ROOT / "debian-faq"
@@ -56,14 +55,6 @@ def load_questions(path: Path = ROOT / "questions.tsv") -> list[Question]:
     return questions
 
 
-#: Typographic quotes as the PDF prints them; the evidence phrases are typed with plain ones.
-_QUOTES = str.maketrans({"\u2018": "'", "\u2019": "'", "\u201c": '"', "\u201d": '"'})
-
-
-def _normal(text: str) -> str:
-    return " ".join(text.replace("\xa0", " ").translate(_QUOTES).lower().split())
-
-
 async def run_format(kind: str, questions: list[Question], data_dir: Path) -> list[Outcome]:
     outcomes: list[Outcome] = []
     async with pipeline(data_dir / kind) as service:
@@ -72,28 +63,15 @@ async def run_format(kind: str, questions: list[Question], data_dir: Path) -> li
             if reply.truncated_chunks:
                 raise RuntimeError(f"{name}: {reply.truncated_chunks} chunks truncated")
         for question in questions:
-            query = KnowledgeQuery(business_id="faq", text=question.text, top_k=TOP_K)
-            hits = (await service.query(query)).hits
-            rank = None
-            if question.evidence:
-                wanted = _normal(question.evidence)
-                rank = next(
-                    (
-                        n
-                        for n, hit in enumerate(hits, start=1)
-                        if wanted in _normal(f"{hit.heading} {hit.text}")
-                    ),
-                    None,
-                )
-            outcomes.append(Outcome(question, rank, hits[0].score if hits else 0.0))
+            outcomes.append(await ask(service, "faq", question))
     return outcomes
 
 
 async def evaluate(formats: list[str]) -> dict[str, dict[str, Any]]:
     questions = load_questions()
-    published = _normal((FAQ / "debian-faq.en.txt").read_text())
+    published = normal((FAQ / "debian-faq.en.txt").read_text())
     for q in questions:
-        if q.evidence and _normal(q.evidence) not in published:
+        if q.evidence and normal(q.evidence) not in published:
             raise ValueError(f"evidence not in the FAQ: {q.evidence!r}")
     threshold = calibrated_threshold(LocalEmbedder().name, EmbeddedBackend.name)
     results: dict[str, dict[str, Any]] = {}

@@ -10,7 +10,8 @@ from collections import Counter
 import pytest
 
 from bench.eval_formats import FORMATS
-from bench.knowledge_eval_public import FAQ, UPLOADS, _normal, load_questions
+from bench.knowledge_eval import normal
+from bench.knowledge_eval_public import FAQ, UPLOADS, load_questions
 from switchboard_knowledge.documents import extract_sections
 
 
@@ -30,10 +31,10 @@ def test_questions_are_well_formed_and_their_evidence_is_in_the_faq() -> None:
     questions = load_questions()
     groups = Counter(q.group for q in questions)
     assert groups["none"] >= 10 and groups["hard"] >= 10 and len(questions) >= 50
-    published = _normal((FAQ / "debian-faq.en.txt").read_text())
+    published = normal((FAQ / "debian-faq.en.txt").read_text())
     for q in questions:
         assert (q.group == "none") == (not q.evidence), q
-        assert _normal(q.evidence) in published, q
+        assert normal(q.evidence) in published, q
 
 
 @pytest.mark.parametrize(("kind", "most_missing"), [("html", 0.03), ("pdf", 0.01)])

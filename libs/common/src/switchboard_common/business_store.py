@@ -1,20 +1,10 @@
 """Businesses in JetStream key-value: the store (writes) and the live directory (reads).
 
-* Bucket ``sb_businesses``: key = business id, value = the :class:`BusinessProfile` JSON
-  (versioned by its ``v`` field). Every write is conditional on the key's KV revision, so two
-  admins cannot silently overwrite each other.
-* Bucket ``sb_business_numbers``: key = a number's E.164 digits, value = the owning business.
-  A claim is created atomically (``kv.create``) before the business is written, so two
-  concurrent writers cannot both take a number. A claim left behind by a write that failed
-  half-way is taken over once it is :attr:`BusinessStore.stale_claim_s` old and its owner's
-  document does not list the number.
-* :class:`LiveBusinessDirectory` watches the bucket and swaps in each change whole, so a
-  change applies to the next call without a restart. A value that does not validate (or that
-  would give a number two owners) is logged and ignored; the last good version stays.
-
 This module is the public face (import from here) and holds what every service runs at
-start-up (:func:`open_directory`). The store is in :mod:`.business_bucket`, the directory in
-:mod:`.business_directory`, and the complete read of a bucket both rely on in :mod:`.kv_watch`.
+start-up (:func:`open_directory`). The store, its buckets and their rules (revisions, one
+owner a number) are in :mod:`.business_bucket`; the directory, which swaps in each change
+whole and keeps the last good version of a bad one, in :mod:`.business_directory`; the
+complete read of a bucket both rely on in :mod:`.kv_watch`.
 """
 
 from __future__ import annotations
