@@ -125,9 +125,26 @@ def test_html_inline_elements_do_not_split_words_but_blocks_and_breaks_do() -> N
     ]
 
 
-def test_html_without_blocks_falls_back_to_its_text() -> None:
+def test_html_text_straight_in_divs_is_read_as_paragraphs() -> None:
     html = b"<body><div>Just text</div><script>x()</script><div>more</div></body>"
-    assert extract_sections("text/html", html) == [Section("", "Just text\nmore")]
+    assert extract_sections("text/html", html) == [Section("", "Just text\n\nmore")]
+
+
+def test_html_text_in_divs_beside_paragraphs_is_not_lost() -> None:
+    """Many sites write text straight in <div>s; one <p> on the page used to make the walk
+    skip all of it."""
+    html = (
+        b"<body><div>Opening hours: 9 to 5 daily.</div><p>Welcome to our shop.</p>"
+        b"<div><span>Parking</span> is free.<p>Ask at the desk.</p>Dogs <b>welcome</b></div>"
+        b"<nav>Home About</nav></body>"
+    )
+    assert extract_sections("text/html", html) == [
+        Section(
+            "",
+            "Opening hours: 9 to 5 daily.\n\nWelcome to our shop.\n\nParking is free.\n\n"
+            "Ask at the desk.\n\nDogs welcome",
+        )
+    ]
 
 
 def test_html_declared_charset() -> None:
@@ -205,3 +222,12 @@ def test_plain_text_table_of_contents_is_left_out_but_numbered_steps_stay() -> N
         "2. Cleaning > 2.1. How often should I descale?",
     ]
     assert "5. Run two cups of water." in sections[1].text
+
+
+def test_deeply_nested_html_is_read_without_recursion() -> None:
+    """An uploaded page's nesting is not ours to bound: 20,000 levels, far past Python's
+    recursion limit, still extract (and do not take the service down)."""
+    depth = 20_000
+    html = b"<body>" + b"<div><span>" * depth + b"deep <b>word</b>s" + b"</span></div>" * depth
+    sections = extract_sections("text/html", html + b"<p>after</p></body>")
+    assert "deep words" in " ".join(s.text for s in sections)

@@ -46,16 +46,33 @@ _WORD_BREAKS = BLOCKS | LISTS | frozenset(HEADINGS) | frozenset({
 })  # fmt: skip
 
 
+#: Elements that flow within a line of text. Text in a container between its blocks, with
+#: these around it, is read as a paragraph of its own (as a browser shows it).
+_INLINE = frozenset({
+    "a", "abbr", "b", "bdi", "bdo", "big", "br", "cite", "code", "data", "del", "dfn", "em",
+    "font", "i", "img", "ins", "kbd", "label", "mark", "nobr", "q", "s", "samp", "small",
+    "span", "strike", "strong", "sub", "sup", "time", "tt", "u", "var", "wbr",
+})  # fmt: skip
+
+
 def node_text(node: LexborNode) -> str:
     """The text of ``node`` as a reader sees it: whitespace collapsed, words broken only where
-    the HTML or its block structure breaks them. (Walked with a stack, not recursion: the
-    nesting of an uploaded page is not ours to bound.)"""
+    the HTML or its block structure breaks them."""
+    return " ".join(_raw_text([node]).split())
+
+
+def _raw_text(nodes: list[LexborNode]) -> str:
+    """The text of ``nodes`` in order, whitespace as written, a space at block edges. (Walked
+    with a stack, not recursion: the nesting of an uploaded page is not ours to bound.)"""
     parts: list[str] = []
-    stack: list[LexborNode | str] = [node]
+    stack: list[LexborNode | str] = list(reversed(nodes))
     while stack:
         item = stack.pop()
         if isinstance(item, str):
             parts.append(item)
+            continue
+        if item.tag == "-text":
+            parts.append(item.text(deep=False))
             continue
         for_later: list[LexborNode | str] = []
         for child in item.iter(include_text=True):
@@ -154,6 +171,32 @@ def _content_root(tree: LexborHTMLParser) -> LexborNode | None:
     return tree.body or tree.root
 
 
+def _blocks_and_runs(container: LexborNode) -> list[LexborNode | str]:
+    """A container's children in order: block elements to walk into, and the text between
+    them (text nodes and inline elements) as paragraphs. Without the runs, text written
+    straight in a ``<div>`` beside a ``<p>`` was lost."""
+    out: list[LexborNode | str] = []
+    run: list[LexborNode] = []
+
+    def end_run() -> None:
+        text = " ".join(_raw_text(run).split())
+        if text:
+            out.append(text)
+        run.clear()
+
+    for child in container.iter(include_text=True):
+        tag = child.tag or ""
+        if tag == "-text" or (tag in _INLINE and not _is_chrome(child)):
+            run.append(child)
+        elif tag.startswith("-") or _is_chrome(child):
+            continue
+        else:
+            end_run()
+            out.append(child)
+    end_run()
+    return out
+
+
 def parse_html(text: str) -> list[Section]:
     tree = LexborHTMLParser(text)
     root = _content_root(tree)
@@ -161,10 +204,13 @@ def parse_html(text: str) -> list[Section]:
         return []
     builder = SectionBuilder()
     # Iterative walk in document order: a block's text is taken whole, its children skipped.
-    stack: list[LexborNode] = [root]
+    stack: list[LexborNode | str] = [root]
     found_block = False
     while stack:
         node = stack.pop()
+        if isinstance(node, str):  # text straight in a container, between its blocks
+            builder.add_paragraph(node)
+            continue
         tag = node.tag or ""
         if node is not root and _is_chrome(node):
             continue
@@ -181,7 +227,9 @@ def parse_html(text: str) -> list[Section]:
             builder.add_paragraph("\n".join(_table_lines(node)))
             found_block = True
         else:
-            stack.extend(reversed(_children(node)))
+            parts = _blocks_and_runs(node)
+            found_block = found_block or any(isinstance(part, str) for part in parts)
+            stack.extend(reversed(parts))
     if found_block:
         return builder.sections()
     # Text straight in divs (no p/li/…): better all of it as one paragraph than nothing.
