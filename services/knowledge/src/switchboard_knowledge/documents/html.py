@@ -62,8 +62,9 @@ def node_text(node: LexborNode) -> str:
 
 
 def _raw_text(nodes: list[LexborNode]) -> str:
-    """The text of ``nodes`` in order, whitespace as written, a space at block edges. (Walked
-    with a stack, not recursion: the nesting of an uploaded page is not ours to bound.)"""
+    """The text of ``nodes`` in order, whitespace collapsed only once they are joined (so an
+    inline element's edge joins words), a space at block edges. (Walked with a stack, not
+    recursion: the nesting of an uploaded page is not ours to bound.)"""
     parts: list[str] = []
     stack: list[LexborNode | str] = list(reversed(nodes))
     while stack:
