@@ -5,6 +5,7 @@ table of contents left out."""
 from __future__ import annotations
 
 import re
+from collections import Counter
 
 from .builder import SectionBuilder
 from .model import Section
@@ -60,23 +61,40 @@ def _is_caps_heading(line: str) -> bool:
     )
 
 
-def _is_contents(lines: list[str]) -> bool:
+def _spaced(line: str) -> str:
+    """A line as compared with others: any run of spaces (no-break ones too) as one."""
+    return " ".join(line.split())
+
+
+def _is_contents(lines: list[str], later: Counter[str]) -> bool:
     """A table of contents: a block of numbered titles, some of them sections of sections
-    ("3.1"), with little else (the wrapped rest of a long title). Its entries read like the
-    questions a FAQ answers, and would outrank the answers. (Numbered steps are not one: they
-    are sentences, and not numbered in levels.)"""
+    ("3.1"), with little else (the wrapped rest of a long title), most of which come again
+    later in the document (``later``: its lines after this block) as its headings. Its entries
+    read like the questions a FAQ answers, and would outrank the answers. (Numbered steps or
+    terse numbered clauses are not one: they are not repeated.)"""
     if len(lines) == 1 and re.fullmatch(r"\s*(table\s+of\s+)?contents:?\s*", lines[0], re.I):
         return True  # its title
-    entries = [line for line in lines if heading_number_level(line.strip()) is not None]
-    nested = any(re.match(r"\s*\d{1,2}\.\d", line) for line in entries)
-    return nested and len(entries) >= 5 and len(entries) >= 0.6 * len(lines)
+    entries = [_spaced(line) for line in lines if heading_number_level(line.strip()) is not None]
+    nested = any(re.match(r"\d{1,2}\.\d", entry) for entry in entries)
+    repeated = sum(1 for entry in entries if later[entry] > 0)
+    return (
+        nested
+        and len(entries) >= 5
+        and len(entries) >= 0.6 * len(lines)
+        and repeated >= 0.6 * len(entries)
+    )
 
 
 def parse_plain(text: str) -> list[Section]:
     builder = SectionBuilder()
-    for block in _PARAGRAPH_BREAK.split(text.replace("\r\n", "\n").replace("\r", "\n")):
-        lines = [line for line in block.split("\n") if line.strip()]
-        if _is_contents(lines):
+    blocks = [
+        [line for line in block.split("\n") if line.strip()]
+        for block in _PARAGRAPH_BREAK.split(text.replace("\r\n", "\n").replace("\r", "\n"))
+    ]
+    later = Counter(_spaced(line) for block in blocks for line in block)
+    for lines in blocks:
+        later.subtract(_spaced(line) for line in lines)
+        if _is_contents(lines, later):
             continue
         while lines:
             if len(lines) >= 2 and _UNDERLINE.match(lines[1]) and len(lines[0].split()) <= 15:
