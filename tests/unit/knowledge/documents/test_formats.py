@@ -293,3 +293,23 @@ def test_pdf_price_list_with_dot_leaders_is_content_not_contents() -> None:
         pdf.cell(0, 6, f"{item}{' .' * 30} {price}", new_x="LMARGIN", new_y="NEXT")
     text = " ".join(s.text for s in extract_sections("application/pdf", bytes(pdf.output())))
     assert all(item in text for item in ("Espresso", "Latte", "Mocha", "Tea", "Juice"))
+
+
+def test_pdf_heading_in_capitals_at_the_top_of_its_page_is_kept() -> None:
+    """A manual whose headings are in capitals, each starting a page, and whose contents list
+    them in mixed case: the heading is not a running header echoing a title."""
+    pdf = FPDF()
+    pdf.add_page()
+    pdf.set_font("Helvetica", "", 11)
+    titles = ["Safety instructions", "Setting up", "Daily use", "Cleaning", "Troubleshooting"]
+    for page, title in enumerate(titles, start=2):
+        pdf.cell(0, 6, f"{title}{' .' * 30} {page}", new_x="LMARGIN", new_y="NEXT")
+    for title in titles:
+        pdf.add_page()
+        pdf.start_section(title)
+        pdf.set_font("Helvetica", "B", 16)
+        pdf.cell(0, 10, title.upper(), new_x="LMARGIN", new_y="NEXT")
+        pdf.set_font("Helvetica", "", 11)
+        pdf.multi_cell(0, 6, f"About {title.lower()}. " + LOREM * 3, new_x="LMARGIN", new_y="NEXT")
+    sections = extract_sections("application/pdf", bytes(pdf.output()))
+    assert [s.heading for s in sections] == [t.upper() for t in titles]

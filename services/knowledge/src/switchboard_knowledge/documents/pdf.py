@@ -84,7 +84,9 @@ def _lines(data: bytes) -> tuple[list[_Line], int]:
     return lines, pages
 
 
-def _running(lines: list[_Line], pages: int, titles: Collection[str] = ()) -> set[int]:
+def _running(
+    lines: list[_Line], pages: int, titles: Collection[str] = (), contents: Collection[int] = ()
+) -> set[int]:
     """Indexes of running headers, footers and page numbers: in the top or bottom band, a bare
     page number, a line repeated on most pages, or the current chapter's or section's title
     echoed in capitals or cut short with an ellipsis (``CHAPTER 3. CHOOSING A DEBIAN …``),
@@ -96,7 +98,11 @@ def _running(lines: list[_Line], pages: int, titles: Collection[str] = ()) -> se
     repeated = {shape for shape, count in shapes.items() if count >= max(2, pages / 2)}
     # Titles as the body prints them (not in capitals): a line in capitals that repeats one
     # is its running header; a title in capitals and nowhere else is the heading itself.
-    printed = [_title_core(line.text) for line in lines if not line.text.isupper()]
+    printed = [
+        _title_core(line.text)
+        for line in lines
+        if not line.text.isupper() and line.page not in contents  # (the contents list them all)
+    ]
     titles = {_title_core(title) for title in titles}
     return {
         i
@@ -220,8 +226,8 @@ def parse_pdf(data: bytes) -> list[Section]:
     except Exception as exc:  # pdfminer raises many types for damaged or encrypted files
         raise DocumentError(f"the PDF cannot be read: {exc}") from exc
     outline = _outline_levels(data)
-    running = _running(lines, pages, outline.keys())
     contents = _toc_pages(lines, pages)
+    running = _running(lines, pages, outline.keys(), contents)
     body = [line for i, line in enumerate(lines) if i not in running and line.page not in contents]
     if len(outline.keys() & {_key(line.text) for line in body}) < len(outline) / 2:
         outline = {}  # an outline whose titles are not on the pages: fonts tell better
