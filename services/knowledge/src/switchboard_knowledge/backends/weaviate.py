@@ -40,23 +40,11 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-import weakref
-from collections.abc import AsyncIterator, Awaitable, Mapping, Sequence
-from contextlib import asynccontextmanager, suppress
-from datetime import UTC, datetime
-from typing import Any, TypeVar, cast
+from collections.abc import Awaitable, Sequence
+from typing import Any, TypeVar
 
-import httpx
-import numpy as np
-import weaviate
-from weaviate.classes.config import Configure, Reconfigure, VectorDistances
 from weaviate.classes.data import DataObject
-from weaviate.classes.init import AdditionalConfig, Auth, Timeout
 from weaviate.classes.query import FilterReturn, MetadataQuery, Sort
-from weaviate.classes.tenants import Tenant
-from weaviate.collections import CollectionAsync
-from weaviate.exceptions import WeaviateBaseError, WeaviateInvalidInputError
-from weaviate.outputs.query import Object
 
 from .base import (
     BackendUnavailable,
@@ -65,30 +53,45 @@ from .base import (
     ScoredChunk,
     Vector,
 )
-from .fusion import DEFAULT_ALPHA, candidate_count, fuse
+from .fusion import candidate_count
+from .weaviate_connection import MAX_DETAIL, Collection, WeaviateConnection, is_backend_failure
+from .weaviate_ranking import Found, cosine_from_distance, rank, stored_cosine
+from .weaviate_records import (
+    chunk_properties,
+    document_from_properties,
+    document_properties,
+    int_property,
+    scored_chunk,
+)
 from .weaviate_schema import (
     BM25_PROPERTIES,
-    CHUNK_PROPERTIES,
-    DEFAULT_CHUNK_COLLECTION,
-    DEFAULT_DOCUMENT_COLLECTION,
     DOCUMENT_PROPERTIES,
     VECTOR_NAME,
-    PropertySpec,
     WeaviateSchemaError,
-    check_collection_name,
     chunk_uuid,
     document_filter,
     document_uuid,
     documents_filter,
-    plan_migration,
     stale_chunks_filter,
     tenant_name,
 )
 
-__all__ = ["BackendUnavailable", "WeaviateBackend", "WeaviateSchemaError"]
+# The public face: the backend and the helpers its tests use, wherever they now live.
+__all__ = [
+    "BackendUnavailable",
+    "WeaviateBackend",
+    "WeaviateSchemaError",
+    "both",
+    "chunk_properties",
+    "cosine_from_distance",
+    "document_from_properties",
+    "document_properties",
+    "is_backend_failure",
+    "rank",
+    "scored_chunk",
+    "stored_cosine",
+]
 
-Collection = CollectionAsync[dict[str, Any], None]
-Found = Object[dict[str, Any], None]
 A = TypeVar("A")
 B = TypeVar("B")
 
@@ -100,21 +103,6 @@ _PAGE = 1000
 #: What reads ask for (``revision`` is bookkeeping, never returned).
 _CHUNK_FIELDS = ["chunk_id", "document_id", "source", "heading", "text", "position"]
 _DOCUMENT_FIELDS = [spec.name for spec in DOCUMENT_PROPERTIES]
-#: Weaviate deletes at most QUERY_MAXIMUM_RESULTS (10 000 by default) objects per request;
-#: a round that reaches it is followed by another.
-_DELETE_CAP = 10_000
-#: Longest server message quoted in a BackendUnavailable.
-_MAX_DETAIL = 300
-
-
-def is_backend_failure(exc: BaseException) -> bool:
-    """Whether ``exc`` means "Weaviate cannot serve this now" (as opposed to a bug of ours)."""
-    if isinstance(exc, WeaviateInvalidInputError):  # the client refused our arguments: a bug
-        return False
-    if isinstance(exc, WeaviateBaseError | httpx.HTTPError | OSError | TimeoutError):
-        return True
-    module = type(exc).__module__ or ""
-    return module.startswith(("grpc", "httpx", "httpcore"))
 
 
 async def both(first: Awaitable[A], second: Awaitable[B]) -> tuple[A, B]:
@@ -133,14 +121,7 @@ async def both(first: Awaitable[A], second: Awaitable[B]) -> tuple[A, B]:
     return one.result(), two.result()
 
 
-def _detail(exc: BaseException) -> str:
-    text = " ".join(str(exc).split())
-    if len(text) > _MAX_DETAIL:
-        text = text[: _MAX_DETAIL - 1] + "…"
-    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
-
-
-class WeaviateBackend:
+class WeaviateBackend(WeaviateConnection):
     """:class:`~.base.KnowledgeBackend` on a Weaviate server (see the module docstring).
 
     ``grpc_host`` defaults to ``http_host``; ``secure`` (when given) sets both ``http_secure``
@@ -149,228 +130,6 @@ class WeaviateBackend:
     """
 
     name = "weaviate"
-
-    def __init__(
-        self,
-        *,
-        dimensions: int,
-        http_host: str = "127.0.0.1",
-        http_port: int = 8080,
-        http_secure: bool = False,
-        grpc_host: str | None = None,
-        grpc_port: int = 50051,
-        grpc_secure: bool = False,
-        secure: bool | None = None,
-        api_key: str | None = None,
-        collection: str = DEFAULT_CHUNK_COLLECTION,
-        document_collection: str = DEFAULT_DOCUMENT_COLLECTION,
-        alpha: float = DEFAULT_ALPHA,
-        timeout_s: float = 15.0,
-        connect_timeout_s: float = 5.0,
-    ) -> None:
-        if dimensions <= 0:
-            raise ValueError("dimensions must be positive")
-        if not 0.0 <= alpha <= 1.0:
-            raise ValueError("alpha must be within [0, 1] (0 = BM25 only, 1 = vector only)")
-        if collection == document_collection:
-            raise ValueError("the chunk and document collections must differ")
-        self.dimensions = dimensions
-        self.alpha = alpha
-        self.collection = check_collection_name(collection)
-        self.document_collection = check_collection_name(document_collection)
-        if secure is not None:  # shorthand: TLS (or not) on both channels
-            http_secure = grpc_secure = secure
-        self._http = (http_host, http_port, http_secure)
-        self._grpc = (grpc_host or http_host, grpc_port, grpc_secure)
-        if self._http[:2] == self._grpc[:2]:
-            raise ValueError("Weaviate's HTTP and gRPC endpoints must differ (host or port)")
-        self._api_key = api_key
-        self._timeout_s = timeout_s
-        self._connect_timeout_s = connect_timeout_s
-        self._client: weaviate.WeaviateAsyncClient | None = None
-        self._chunks: Collection | None = None
-        self._documents: Collection | None = None
-        self._tenants: set[str] = set()  # known to exist in both collections
-        self._locks: weakref.WeakValueDictionary[tuple[str, str], asyncio.Lock] = (
-            weakref.WeakValueDictionary()
-        )
-
-    @property
-    def where(self) -> str:
-        host, port, secure = self._http
-        return f"{'https' if secure else 'http'}://{host}:{port} (gRPC port {self._grpc[1]})"
-
-    # ------------------------------------------------------------------ lifecycle
-
-    async def start(self) -> None:
-        if self._client is not None:
-            return
-        http_host, http_port, http_secure = self._http
-        grpc_host, grpc_port, grpc_secure = self._grpc
-        timeout = max(1, round(self._timeout_s))
-        client = weaviate.use_async_with_custom(
-            http_host=http_host,
-            http_port=http_port,
-            http_secure=http_secure,
-            grpc_host=grpc_host,
-            grpc_port=grpc_port,
-            grpc_secure=grpc_secure,
-            auth_credentials=Auth.api_key(self._api_key) if self._api_key else None,
-            additional_config=AdditionalConfig(
-                timeout=Timeout(init=self._connect_timeout_s, query=timeout, insert=timeout)
-            ),
-        )
-        try:
-            async with self._guard("connect", timeout_s=self._connect_timeout_s + 1.0):
-                await client.connect()
-            async with self._guard("create or migrate the schema"):
-                self._chunks = await self._ensure_collection(
-                    client, self.collection, CHUNK_PROPERTIES
-                )
-                self._documents = await self._ensure_collection(
-                    client, self.document_collection, DOCUMENT_PROPERTIES
-                )
-        except BaseException:
-            self._chunks = self._documents = None
-            with suppress(Exception):
-                await client.close()
-            raise
-        self._client = client
-
-    async def close(self) -> None:
-        client, self._client = self._client, None
-        self._chunks = self._documents = None
-        self._tenants.clear()
-        if client is not None:
-            with suppress(Exception):
-                await client.close()
-
-    async def _ensure_collection(
-        self, client: weaviate.WeaviateAsyncClient, name: str, specs: Sequence[PropertySpec]
-    ) -> Collection:
-        if not await client.collections.exists(name):
-            try:
-                await client.collections.create(
-                    name,
-                    properties=[spec.to_property() for spec in specs],
-                    multi_tenancy_config=Configure.multi_tenancy(
-                        enabled=True, auto_tenant_creation=True, auto_tenant_activation=True
-                    ),
-                    vector_config=Configure.Vectors.self_provided(
-                        name=VECTOR_NAME,
-                        vector_index_config=Configure.VectorIndex.hnsw(
-                            distance_metric=VectorDistances.COSINE
-                        ),
-                    ),
-                )
-            except WeaviateBaseError:
-                # Another replica may have created it meanwhile; anything else re-raises.
-                if not await client.collections.exists(name):
-                    raise
-        collection = cast(Collection, client.collections.use(name))
-        config = await collection.config.get()
-        missing = plan_migration(
-            name,
-            multi_tenancy_enabled=config.multi_tenancy_config.enabled,
-            existing={prop.name: prop.data_type.value for prop in config.properties},
-            wanted=specs,
-            vector_names=set(config.vector_config or {}),
-        )
-        for spec in missing:
-            await collection.config.add_property(spec.to_property())
-        mt = config.multi_tenancy_config
-        if not (mt.auto_tenant_creation and mt.auto_tenant_activation):
-            await collection.config.update(
-                multi_tenancy_config=Reconfigure.multi_tenancy(
-                    auto_tenant_creation=True, auto_tenant_activation=True
-                )
-            )
-        return collection
-
-    # ------------------------------------------------------------------ plumbing
-
-    @asynccontextmanager
-    async def _guard(
-        self, what: str, business_id: str | None = None, timeout_s: float | None = None
-    ) -> AsyncIterator[None]:
-        """Bound the block in time and turn backend failures into BackendUnavailable."""
-        limit = self._timeout_s if timeout_s is None else timeout_s
-        try:
-            async with asyncio.timeout(limit):
-                yield
-        except BackendUnavailable:
-            raise
-        except TimeoutError as exc:
-            raise BackendUnavailable(
-                f"Weaviate at {self.where}: {what} timed out after {limit:g}s"
-            ) from exc
-        except Exception as exc:
-            if not is_backend_failure(exc):
-                raise
-            if business_id is not None:
-                # The tenant may have been removed behind our back: look again next time.
-                self._tenants.discard(tenant_name(business_id))
-            raise BackendUnavailable(
-                f"Weaviate at {self.where}: {what} failed ({_detail(exc)})"
-            ) from exc
-
-    def _collections(self) -> tuple[Collection, Collection]:
-        if self._chunks is None or self._documents is None:
-            raise BackendUnavailable("the Weaviate backend is not started (call start() first)")
-        return self._chunks, self._documents
-
-    async def _has_tenant(self, tenant: str) -> bool:
-        if tenant in self._tenants:
-            return True
-        chunks, documents = self._collections()
-        found = await chunks.tenants.exists(tenant) and await documents.tenants.exists(tenant)
-        if found:
-            self._tenants.add(tenant)
-        return found
-
-    async def _ensure_tenant(self, tenant: str) -> None:
-        if tenant in self._tenants:
-            return
-        for collection in self._collections():
-            if await collection.tenants.exists(tenant):
-                continue
-            try:
-                await collection.tenants.create([Tenant(name=tenant)])
-            except WeaviateBaseError:
-                if not await collection.tenants.exists(tenant):  # lost a race: fine
-                    raise
-        self._tenants.add(tenant)
-
-    def _vector(self, vector: Vector, what: str) -> list[float]:
-        array = np.asarray(vector, dtype=np.float32)
-        if array.shape != (self.dimensions,):
-            raise ValueError(
-                f"{what}: expected a vector of {self.dimensions} dimensions, got {array.shape}"
-            )
-        if not np.all(np.isfinite(array)):
-            raise ValueError(f"{what}: vector has non-finite values")
-        return cast(list[float], array.astype(np.float64).tolist())
-
-    @staticmethod
-    async def _count(collection: Collection, filters: FilterReturn | None = None) -> int:
-        result = await collection.aggregate.over_all(filters=filters, total_count=True)
-        return int(result.total_count or 0)
-
-    @staticmethod
-    async def _delete(collection: Collection, filters: FilterReturn, what: str) -> int:
-        """Delete everything ``filters`` matches (in rounds: one round is capped server-side)."""
-        total = 0
-        for _ in range(1000):
-            result = await collection.data.delete_many(where=filters)
-            if result.failed:
-                raise BackendUnavailable(
-                    f"Weaviate: {what}: {result.failed} of {result.matches} deletions failed"
-                )
-            total += result.successful
-            capped = result.successful >= _DELETE_CAP or result.matches > result.successful
-            if result.successful == 0 or not capped:
-                return total
-        raise BackendUnavailable(f"Weaviate: {what}: deletion did not converge")
 
     # ------------------------------------------------------------------ writes
 
@@ -408,7 +167,7 @@ class WeaviateBackend:
                     first = next(iter(result.errors.values()))
                     raise BackendUnavailable(
                         f"Weaviate at {self.where}: storing chunks of {doc_id!r} failed for "
-                        f"{len(result.errors)} objects (first: {first.message[:_MAX_DETAIL]})"
+                        f"{len(result.errors)} objects (first: {first.message[:MAX_DETAIL]})"
                     )
             await self._delete(
                 chunk_col, stale_chunks_filter(doc_id, revision), f"old chunks of {doc_id!r}"
@@ -425,7 +184,7 @@ class WeaviateBackend:
                 first = next(iter(result.errors.values()))
                 raise BackendUnavailable(
                     f"Weaviate at {self.where}: storing document {doc_id!r} failed "
-                    f"({first.message[:_MAX_DETAIL]})"
+                    f"({first.message[:MAX_DETAIL]})"
                 )
         return previous
 
@@ -491,7 +250,10 @@ class WeaviateBackend:
                 )
                 for obj in page.objects:
                     found.append(
-                        (_int(obj.properties, "position"), scored_chunk(obj.properties, 0.0))
+                        (
+                            int_property(obj.properties, "position"),
+                            scored_chunk(obj.properties, 0.0),
+                        )
                     )
                 if len(page.objects) < _PAGE:
                     break
@@ -563,122 +325,3 @@ class WeaviateBackend:
             if not await self._has_tenant(tenant):
                 return 0
             return await self._count(chunk_col.with_tenant(tenant))
-
-
-# ---------------------------------------------------------------------- ranking
-
-
-def cosine_from_distance(distance: float | None) -> float:
-    """Weaviate's cosine distance (``1 - cosine``, 0..2) as a similarity; unknown: 0."""
-    return 0.0 if distance is None else 1.0 - float(distance)
-
-
-def stored_cosine(query: Sequence[float], found: Found) -> float:
-    """The cosine between ``query`` and the vector stored with ``found`` (0 if absent)."""
-    stored = found.vector.get(VECTOR_NAME) if found.vector else None
-    if not stored:
-        return 0.0
-    a = np.asarray(query, dtype=np.float64)
-    b = np.asarray(stored, dtype=np.float64)
-    if b.shape != a.shape:  # a multi-vector or another dimension: not ours
-        return 0.0
-    norms = float(np.linalg.norm(a) * np.linalg.norm(b))
-    return float(a @ b) / norms if norms > 0.0 else 0.0
-
-
-def rank(
-    nearest: Sequence[Found],
-    lexical: Sequence[Found],
-    query: Sequence[float],
-    alpha: float,
-    top_k: int,
-) -> list[ScoredChunk]:
-    """The best ``top_k`` of both candidate sets, scored by :func:`.fusion.fuse`.
-
-    ``nearest`` come from ``near_vector`` with their distance; ``lexical`` from ``bm25`` with
-    their score and stored vector. Ties go to the higher cosine, then the chunk id."""
-    cosine = {found.uuid: cosine_from_distance(found.metadata.distance) for found in nearest}
-    bm25 = {found.uuid: float(found.metadata.score or 0.0) for found in lexical}
-    for found in lexical:
-        if found.uuid not in cosine:
-            cosine[found.uuid] = stored_cosine(query, found)
-    properties = {found.uuid: found.properties for found in (*lexical, *nearest)}
-    scores = fuse(cosine, bm25, alpha)
-    best = sorted(
-        scores,
-        key=lambda key: (-scores[key], -cosine.get(key, 0.0), _str(properties[key], "chunk_id")),
-    )
-    return [scored_chunk(properties[key], scores[key]) for key in best[:top_k]]
-
-
-# ---------------------------------------------------------------------- record <-> properties
-
-
-def chunk_properties(chunk: ChunkRecord) -> dict[str, Any]:
-    return {
-        "chunk_id": chunk.chunk_id,
-        "document_id": chunk.document_id,
-        "source": chunk.source,
-        "heading": chunk.heading,
-        "text": chunk.text,
-        "position": chunk.position,
-    }
-
-
-def document_properties(document: DocumentRecord) -> dict[str, Any]:
-    updated = document.updated_at
-    if updated.tzinfo is None:
-        updated = updated.replace(tzinfo=UTC)
-    return {
-        "document_id": document.document_id,
-        "source": document.source,
-        "content_type": document.content_type,
-        "content_hash": document.content_hash,
-        "chunk_count": document.chunks,
-        "byte_count": document.bytes,
-        "updated_at": updated,
-    }
-
-
-def _str(props: Mapping[str, Any], key: str) -> str:
-    value = props.get(key)
-    return "" if value is None else str(value)
-
-
-def _int(props: Mapping[str, Any], key: str) -> int:
-    value = props.get(key)
-    return 0 if value is None else int(value)
-
-
-def _datetime(props: Mapping[str, Any], key: str) -> datetime:
-    value = props.get(key)
-    if isinstance(value, datetime):
-        parsed = value
-    elif isinstance(value, str):
-        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    else:
-        return datetime.fromtimestamp(0, UTC)
-    return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
-
-
-def document_from_properties(props: Mapping[str, Any]) -> DocumentRecord:
-    return DocumentRecord(
-        document_id=_str(props, "document_id"),
-        source=_str(props, "source"),
-        content_type=_str(props, "content_type"),
-        content_hash=_str(props, "content_hash"),
-        chunks=_int(props, "chunk_count"),
-        bytes=_int(props, "byte_count"),
-        updated_at=_datetime(props, "updated_at"),
-    )
-
-
-def scored_chunk(props: Mapping[str, Any], score: float) -> ScoredChunk:
-    return ScoredChunk(
-        chunk_id=_str(props, "chunk_id"),
-        document_id=_str(props, "document_id"),
-        source=_str(props, "source"),
-        heading=_str(props, "heading"),
-        text=_str(props, "text"),
-        score=score,
-    )
