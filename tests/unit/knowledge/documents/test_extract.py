@@ -248,3 +248,43 @@ def test_deeply_nested_html_is_read_without_recursion() -> None:
     html = b"<body>" + b"<div><span>" * depth + b"deep <b>word</b>s" + b"</span></div>" * depth
     sections = extract_sections("text/html", html + b"<p>after</p></body>")
     assert "deep words" in " ".join(s.text for s in sections)
+
+
+def test_plain_text_numbered_heading_wrapped_over_lines_is_one_heading() -> None:
+    """A text version hard-wrapped at 60 columns breaks long numbered questions over two or
+    three lines; each is still the heading of the answer below it, not a paragraph of the
+    section before (nor a heading cut after its first line)."""
+    text = (
+        b"1. Plans\n\n"
+        b"1.1. Which of your broadband plans (basic/plus/business) is\n"
+        b"better for me?\n\n"
+        b"    It depends on how many people share the line at once and\n"
+        b"    whether you work from home. Most homes do well on plus.\n\n"
+        b"1.2. I moved house last month. Can I keep the same number\n"
+        b"and the router I have, or do I need to order everything\n"
+        b"again?\n\n"
+        b"    You keep both: tell us the new address a week ahead.\n"
+    )
+    sections = extract_sections("text/plain", text)
+    assert [s.heading for s in sections] == [
+        "1. Plans > 1.1. Which of your broadband plans (basic/plus/business) is better for me?",
+        "1. Plans > 1.2. I moved house last month. Can I keep the same number and the router"
+        " I have, or do I need to order everything again?",
+    ]
+    assert sections[0].text.startswith("It depends on how many people")
+
+
+def test_plain_text_wrapped_numbered_steps_stay_text() -> None:
+    """A numbered step that wraps is an instruction, not a heading: it ends like a sentence,
+    or its block holds the next steps too."""
+    text = (
+        b"Before you start, read all of this page to the end, then do the\n"
+        b"steps below in order, one at a time, and do not skip any of them.\n\n"
+        b"1. Turn off the water at the main valve under the kitchen sink\n"
+        b"before you open anything.\n\n"
+        b"2. Open the tap on the lowest floor of the house and leave it\n"
+        b"3. Unscrew the filter housing by hand, turning it to the left.\n"
+    )
+    sections = extract_sections("text/plain", text)
+    assert [s.heading for s in sections] == [""]
+    assert "main valve under the kitchen sink before you open anything." in sections[0].text
