@@ -147,6 +147,24 @@ def test_html_text_in_divs_beside_paragraphs_is_not_lost() -> None:
     ]
 
 
+def test_html_docbook_navigation_header_and_footer_are_dropped() -> None:
+    """DocBook's HTML (many manuals and FAQs) puts prev/next links and the next chapter's
+    title in tables classed navheader and navfooter, after the last section's text."""
+    html = (
+        b'<body><div class="navheader"><table summary="Navigation header"><tr>'
+        b'<th colspan="3">Chapter 2. Returns</th></tr><tr><td><a href="c1.html">Prev</a></td>'
+        b'<td><a href="c3.html">Next</a></td></tr></table><hr /></div>'
+        b'<div class="chapter"><h2 class="title">2.1. Can I return a gift?</h2>'
+        b"<p>Yes, with the gift receipt.</p></div>"
+        b'<div class="navfooter"><hr /><table summary="Navigation footer"><tr>'
+        b'<td>Chapter 1. Ordering </td><td><a href="index.html">Home</a></td>'
+        b"<td> Chapter 3. Delivery</td></tr></table></div></body>"
+    )
+    assert extract_sections("text/html", html) == [
+        Section("2.1. Can I return a gift?", "Yes, with the gift receipt.")
+    ]
+
+
 def test_html_declared_charset() -> None:
     html = '<meta charset="iso-8859-1"><p>Café</p>'.encode("latin-1")
     assert extract_sections("text/html", html)[0].text == "Café"
