@@ -13,9 +13,11 @@ Splits: per document, every third question (the 1st, 4th, 7th...) is ``dev``, th
 ``test``. Tune on dev only; test is reported apart and never tuned on. The relevance threshold
 itself is calibrated on neither (tests/fixtures/knowledge/calibration).
 
-Reported: recall@1/3/5 and MRR per group, the AUROC of the top score for unanswerable
-questions, the share of unanswerable questions told "no answer" and of answerable ones
-wrongly told so; all per format. Results also go to ``eval-output/knowledge.json``.
+Reported: recall@1/3/5 and MRR per group, the share whose evidence is in what the agent hands
+the model (the hits cut to its token budget, as ``query_knowledge_base`` does), the AUROC of
+the top score for unanswerable questions, the share of unanswerable questions told "no
+answer" and of answerable ones wrongly told so; all per format. Results also go to
+``eval-output/knowledge.json``.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from switchboard_agent.tools.knowledge import TOKEN_BUDGET, trim_to_budget
 from switchboard_common.knowledge import KnowledgeQuery
 from switchboard_knowledge.backends.embedded import EmbeddedBackend
 from switchboard_knowledge.backends.fusion import DEFAULT_ALPHA
@@ -61,6 +64,8 @@ class Outcome:
     question: Question
     rank: int | None  # 1-based rank of the first answering hit, None if not in the top k
     top_score: float
+    #: Whether the evidence is in what the agent hands the model: the hits cut to its budget.
+    delivered: bool = False
 
 
 @dataclass
@@ -116,7 +121,11 @@ async def ask(service: KnowledgeService, business_id: str, question: Question) -
             (n for n, hit in enumerate(hits, 1) if wanted in normal(f"{hit.heading} {hit.text}")),
             None,
         )
-    return Outcome(question, rank, hits[0].score if hits else 0.0)
+    results = trim_to_budget(hits, TOKEN_BUDGET)
+    delivered = bool(question.evidence) and any(
+        wanted in normal(f"{r['section']} {r['text']}") for r in results
+    )
+    return Outcome(question, rank, hits[0].score if hits else 0.0, delivered)
 
 
 def _title(markdown: str) -> str:
@@ -193,6 +202,7 @@ def summarise(outcomes: list[Outcome], threshold: float | None) -> dict[str, Any
                 for k in (1, 3, 5)
             },
             "mrr": sum(1 / o.rank for o in group if o.rank) / len(group),
+            "delivered": sum(o.delivered for o in group) / len(group),
         }
     summary["unanswerable"] = {"n": len(unanswerable)}
     summary["auroc"] = auroc([o.top_score for o in answerable], [o.top_score for o in unanswerable])
@@ -208,16 +218,17 @@ def summarise(outcomes: list[Outcome], threshold: float | None) -> dict[str, Any
 
 def table(results: dict[str, dict[str, Any]], split: str) -> str:
     lines = [
-        f"**{split}** | r@1 | r@3 | r@5 | MRR | hard r@3 | filler r@3 | AUROC | no-answer: "
-        "unanswerable told / answerable wrongly",
-        "|---|---|---|---|---|---|---|---|---|",
+        f"**{split}** | r@1 | r@3 | r@5 | MRR | in the agent's results | hard r@3 | filler r@3 | "
+        "AUROC | no-answer: unanswerable told / answerable wrongly",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for kind, summary in results.items():
         everything = summary["all"]
         lines.append(
             f"| {kind} | {everything['recall@1']:.2f} | {everything['recall@3']:.2f} | "
             f"{everything['recall@5']:.2f} | {everything['mrr']:.2f} | "
-            f"{summary['hard']['recall@3']:.2f} | {summary['filler']['recall@3']:.2f} | "
+            f"{everything['delivered']:.2f} | {summary['hard']['recall@3']:.2f} | "
+            f"{summary['filler']['recall@3']:.2f} | "
             f"{summary['auroc']:.2f} | {summary.get('told_no_answer', float('nan')):.2f} / "
             f"{summary.get('wrongly_no_answer', float('nan')):.2f} |"
         )

@@ -47,9 +47,11 @@ class KnowledgeErrorCode(StrEnum):
 
 
 class KnowledgeHit(BaseModel):
-    """One ranked chunk: ``source`` is the document's name or title and ``heading`` its
-    section path ("Menu > Desserts"). ``score`` is higher-is-better and absolute (comparable
-    across queries), on the same scale on every backend."""
+    """One ranked passage: a section's chunks that matched, in document order (the knowledge
+    service merges them, so no two hits share a section), named by its best chunk's
+    ``chunk_id``. ``source`` is the document's name or title and ``heading`` its section path
+    ("Menu > Desserts"). ``score`` (the best chunk's) is higher-is-better and absolute
+    (comparable across queries), on the same scale on every backend."""
 
     model_config = ConfigDict(frozen=True)
 

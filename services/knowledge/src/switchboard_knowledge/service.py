@@ -42,6 +42,7 @@ from .errors import BadRequest, DocumentNotFound, Unavailable, UnknownBusiness
 from .fillers import strip_fillers
 from .memory import release_free_memory
 from .metrics import CHUNKS_TRUNCATED
+from .passages import merge_sections, pool_size
 
 log = logging.getLogger(__name__)
 
@@ -82,14 +83,18 @@ class KnowledgeService:
         token_counter: TokenCounter | None = None,
         relevance_threshold: float | None = None,
         keyword_text: Callable[[str], str] | None = strip_fillers,
+        merge_sections: bool = True,
     ) -> None:
         """``token_counter`` counts tokens as the embedder does (with its ``window``): chunks
         are then sized to it exactly, and any that would still be truncated are counted.
         ``relevance_threshold``: hits scoring below it are not answers; when none passes, the
         reply says ``no_answer`` (None: every hit passes, no judgement is made).
         ``keyword_text``: what the keyword side searches for, made from the caller's words
-        (default: without spoken fillers); None: the words as they came."""
+        (default: without spoken fillers); None: the words as they came.
+        ``merge_sections``: a section's matching chunks come back as one passage
+        (:mod:`.passages`), so ``top_k`` hits are ``top_k`` different sections."""
         self._keyword_text = keyword_text
+        self.merge_sections = merge_sections
         self.relevance_threshold = relevance_threshold
         self.backend = backend
         self.embedder = embedder
@@ -99,6 +104,9 @@ class KnowledgeService:
         self._counter = token_counter
         if token_counter is not None:
             self._max_tokens = min(chunk_max_tokens, token_counter.window)
+
+    def _pool(self, top_k: int) -> int:
+        return pool_size(top_k) if self.merge_sections else top_k
 
     def _known(self, business_id: str) -> None:
         if self._directory.get(business_id) is None:
@@ -115,13 +123,15 @@ class KnowledgeService:
         try:
             text = self._keyword_text(query.text) if self._keyword_text else query.text
             found = await self.backend.search(
-                query.business_id, vector, text, query.top_k, query.document_ids
+                query.business_id, vector, text, self._pool(query.top_k), query.document_ids
             )
         except BackendUnavailable as exc:
             raise Unavailable(f"vector backend unavailable: {exc}") from exc
         done = time.perf_counter()
         threshold = self.relevance_threshold
         passing = [c for c in found if threshold is None or c.score >= threshold]
+        if self.merge_sections:
+            passing = merge_sections(passing, query.top_k)
         return KnowledgeQueryReply(
             hits=[_hit(c) for c in passing],
             no_answer=not passing,

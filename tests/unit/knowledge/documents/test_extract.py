@@ -147,6 +147,24 @@ def test_html_text_in_divs_beside_paragraphs_is_not_lost() -> None:
     ]
 
 
+def test_html_docbook_navigation_header_and_footer_are_dropped() -> None:
+    """DocBook's HTML (many manuals and FAQs) puts prev/next links and the next chapter's
+    title in tables classed navheader and navfooter, after the last section's text."""
+    html = (
+        b'<body><div class="navheader"><table summary="Navigation header"><tr>'
+        b'<th colspan="3">Chapter 2. Returns</th></tr><tr><td><a href="c1.html">Prev</a></td>'
+        b'<td><a href="c3.html">Next</a></td></tr></table><hr /></div>'
+        b'<div class="chapter"><h2 class="title">2.1. Can I return a gift?</h2>'
+        b"<p>Yes, with the gift receipt.</p></div>"
+        b'<div class="navfooter"><hr /><table summary="Navigation footer"><tr>'
+        b'<td>Chapter 1. Ordering </td><td><a href="index.html">Home</a></td>'
+        b"<td> Chapter 3. Delivery</td></tr></table></div></body>"
+    )
+    assert extract_sections("text/html", html) == [
+        Section("2.1. Can I return a gift?", "Yes, with the gift receipt.")
+    ]
+
+
 def test_html_declared_charset() -> None:
     html = '<meta charset="iso-8859-1"><p>Café</p>'.encode("latin-1")
     assert extract_sections("text/html", html)[0].text == "Café"
@@ -248,3 +266,43 @@ def test_deeply_nested_html_is_read_without_recursion() -> None:
     html = b"<body>" + b"<div><span>" * depth + b"deep <b>word</b>s" + b"</span></div>" * depth
     sections = extract_sections("text/html", html + b"<p>after</p></body>")
     assert "deep words" in " ".join(s.text for s in sections)
+
+
+def test_plain_text_numbered_heading_wrapped_over_lines_is_one_heading() -> None:
+    """A text version hard-wrapped at 60 columns breaks long numbered questions over two or
+    three lines; each is still the heading of the answer below it, not a paragraph of the
+    section before (nor a heading cut after its first line)."""
+    text = (
+        b"1. Plans\n\n"
+        b"1.1. Which of your broadband plans (basic/plus/business) is\n"
+        b"better for me?\n\n"
+        b"    It depends on how many people share the line at once and\n"
+        b"    whether you work from home. Most homes do well on plus.\n\n"
+        b"1.2. I moved house last month. Can I keep the same number\n"
+        b"and the router I have, or do I need to order everything\n"
+        b"again?\n\n"
+        b"    You keep both: tell us the new address a week ahead.\n"
+    )
+    sections = extract_sections("text/plain", text)
+    assert [s.heading for s in sections] == [
+        "1. Plans > 1.1. Which of your broadband plans (basic/plus/business) is better for me?",
+        "1. Plans > 1.2. I moved house last month. Can I keep the same number and the router"
+        " I have, or do I need to order everything again?",
+    ]
+    assert sections[0].text.startswith("It depends on how many people")
+
+
+def test_plain_text_wrapped_numbered_steps_stay_text() -> None:
+    """A numbered step that wraps is an instruction, not a heading: it ends like a sentence,
+    or its block holds the next steps too."""
+    text = (
+        b"Before you start, read all of this page to the end, then do the\n"
+        b"steps below in order, one at a time, and do not skip any of them.\n\n"
+        b"1. Turn off the water at the main valve under the kitchen sink\n"
+        b"before you open anything.\n\n"
+        b"2. Open the tap on the lowest floor of the house and leave it\n"
+        b"3. Unscrew the filter housing by hand, turning it to the left.\n"
+    )
+    sections = extract_sections("text/plain", text)
+    assert [s.heading for s in sections] == [""]
+    assert "main valve under the kitchen sink before you open anything." in sections[0].text

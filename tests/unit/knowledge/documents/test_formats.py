@@ -44,11 +44,9 @@ def policy_pdf() -> bytes:
     return bytes(pdf.output())
 
 
-def kerned_pdf(words: list[str], gap: int) -> bytes:
-    """One line whose words are separated only by TJ kerning (no space glyph), as many
-    typesetters write justified text."""
-    line = f" {gap} ".join(f"({w})" for w in words)
-    stream = f"BT /F1 11 Tf 72 700 Td [{line}] TJ ET"
+def raw_pdf(stream: str) -> bytes:
+    """A one-page PDF around a content stream written by hand (font /F1: Helvetica), for
+    what typesetters do that fpdf2 does not."""
     objects = [
         "<< /Type /Catalog /Pages 2 0 R >>",
         "<< /Type /Pages /Kids [4 0 R] /Count 1 >>",
@@ -69,6 +67,13 @@ def kerned_pdf(words: list[str], gap: int) -> bytes:
     out.write(f"trailer\n<< /Size {len(objects) + 1} /Root 1 0 R >>\n".encode())
     out.write(f"startxref\n{xref}\n%%EOF\n".encode())
     return out.getvalue()
+
+
+def kerned_pdf(words: list[str], gap: int) -> bytes:
+    """One line whose words are separated only by TJ kerning (no space glyph), as many
+    typesetters write justified text."""
+    line = f" {gap} ".join(f"({w})" for w in words)
+    return raw_pdf(f"BT /F1 11 Tf 72 700 Td [{line}] TJ ET")
 
 
 def test_pdf_words_spaced_even_when_only_kerning_separates_them() -> None:
@@ -313,3 +318,23 @@ def test_pdf_heading_in_capitals_at_the_top_of_its_page_is_kept() -> None:
         pdf.multi_cell(0, 6, f"About {title.lower()}. " + LOREM * 3, new_x="LMARGIN", new_y="NEXT")
     sections = extract_sections("application/pdf", bytes(pdf.output()))
     assert [s.heading for s in sections] == [t.upper() for t in titles]
+
+
+def test_pdf_heading_hyphenated_at_a_break_or_read_as_two_lines_is_whole() -> None:
+    """As TeX sets a long heading: broken inside a word ("in-" / "staller"), broken after a
+    compound's own hyphen ("self-" / "service": the document writes "self-service" whole
+    elsewhere), and its first line read by pdfminer as two pieces on one baseline (here the
+    text steps back before "in-", as kerning can). The title comes out as one heading with its
+    words whole, and the body's compound broken at a line end keeps its hyphen too."""
+    stream = (
+        "BT /F1 14 Tf 72 700 Td [(2.7 Can the store's own) 3000 (in-)] TJ"
+        " 0 -16 Td (staller set up a self-) Tj 0 -16 Td (service kiosk?) Tj"
+        " /F1 10 Tf 0 -24 Td (Yes: every self-service kiosk is set up by our own team, and) Tj"
+        " 0 -12 Td (booking a visit is free of charge, and so is the first self-) Tj"
+        " 0 -12 Td (service refill of the paper roll. The engineer brings the roll.) Tj ET"
+    )
+    sections = extract_sections("application/pdf", raw_pdf(stream))
+    assert [s.heading for s in sections] == [
+        "2.7 Can the store\u2019s own installer set up a self-service kiosk?"
+    ]
+    assert "the first self-service refill" in sections[0].text

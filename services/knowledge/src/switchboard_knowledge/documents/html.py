@@ -29,9 +29,10 @@ DROPPED = frozenset({
 DROPPED_ROLES = frozenset({"navigation", "banner", "contentinfo", "complementary", "search"})
 #: Class or id words of page chrome (matched as whole words of the attribute).
 #: Not "menu" or "header" alone: a restaurant's menu is content, and "entry-header" holds an
-#: article's title.
+#: article's title. "navheader" and "navfooter" are DocBook's, which many manuals and FAQs are
+#: published with (its prev/next links and the next chapter's title).
 _CHROME = re.compile(
-    r"(^|\s)(nav|navbar|navigation|main-menu|site-menu|breadcrumbs?|toc|table-of-contents|"
+    r"(^|\s)(nav|navbar|navigation|navheader|navfooter|main-menu|site-menu|breadcrumbs?|toc|table-of-contents|"
     r"sidebar|site-header|masthead|site-footer|footer|cookie-banner|cookies?|skip-link|"
     r"share|social|pagination)($|\s)",
     re.I,

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 from .builder import SectionBuilder
 from .model import DocumentError, Section
-from .plain import heading_number_level, join_lines
+from .plain import heading_number_level, hyphenated_words, join_lines
 
 #: Gap between glyphs, as a share of the glyph size, from which a space is inserted. pdfminer's
 #: default (0.1) glues words of tightly justified text; 0.07 spaced every test document right.
@@ -233,6 +233,7 @@ def parse_pdf(data: bytes) -> list[Section]:
         outline = {}  # an outline whose titles are not on the pages: fonts tell better
     headings = _Headings(body, outline)
     usual_gap = _line_gap(body)
+    compounds = hyphenated_words(line.text for line in body)
     builder = SectionBuilder()
     paragraph: list[str] = []
     previous: _Line | None = None
@@ -241,10 +242,10 @@ def parse_pdf(data: bytes) -> list[Section]:
     def flush() -> None:
         nonlocal heading
         if heading is not None:
-            builder.add_heading(heading[0], " ".join(h.text for h in heading[1]))
+            builder.add_heading(heading[0], join_lines([h.text for h in heading[1]], compounds))
             heading = None
         if paragraph:
-            builder.add_paragraph(join_lines(paragraph))
+            builder.add_paragraph(join_lines(paragraph, compounds))
             paragraph.clear()
 
     for line in body:
@@ -256,7 +257,10 @@ def parse_pdf(data: bytes) -> list[Section]:
                 and last is not None
                 and heading[0] == level
                 and last.page == line.page
-                and 0 <= line.y_top - last.y_bottom <= line.size * 0.8
+                and (
+                    0 <= line.y_top - last.y_bottom <= line.size * 0.8
+                    or abs(line.y_top - last.y_top) < 1.0  # one line read as two
+                )
             )
             if wrapped and heading is not None:
                 heading[1].append(line)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter
+from collections.abc import Container, Iterable
 
 from .builder import SectionBuilder
 from .model import Section
@@ -17,6 +18,7 @@ _NUMBERED = re.compile(
 _UNDERLINE = re.compile(r"^\s*(=+|-+|~+)\s*$")
 _LIST_ITEM = re.compile(r"^\s*([•●▪◦‣∙·*\u2013-]|\d{1,2}[.)]|[a-zA-Z][.)])\s+")
 _MAX_HEADING_WORDS = 12
+_MAX_WRAPPED_HEADING_WORDS = 40
 
 
 def heading_number_level(text: str) -> int | None:
@@ -33,9 +35,23 @@ def heading_number_level(text: str) -> int | None:
     return match.group(1).count(".") + 1
 
 
-def join_lines(lines: list[str]) -> str:
-    """Hard-wrapped lines as one paragraph: a hyphen split across lines is healed, and a
-    ``"\\n"`` element (a list item's start) keeps its line break."""
+_COMPOUND = re.compile(r"\b([^\W\d_]+)-([^\W\d_]+)\b")
+
+
+def hyphenated_words(lines: Iterable[str]) -> frozenset[str]:
+    """The document's own hyphenated compounds ("debian-based"), lowercased, as printed
+    inside its lines: where a line break falls after one of their hyphens, the hyphen is the
+    word's, not the typesetter's."""
+    return frozenset(
+        f"{a}-{b}".lower() for line in lines for a, b in _COMPOUND.findall(line.rstrip(" -"))
+    )
+
+
+def join_lines(lines: list[str], compounds: Container[str] = frozenset()) -> str:
+    """Hard-wrapped lines as one paragraph: a hyphen split across lines is healed (unless the
+    document writes that compound with its hyphen elsewhere: ``compounds``, from
+    :func:`hyphenated_words`), and a ``"\\n"`` element (a list item's start) keeps its line
+    break."""
     out = ""
     for line in lines:
         if line == "\n":
@@ -45,10 +61,45 @@ def join_lines(lines: list[str]) -> str:
         if not out or out.endswith("\n"):
             out += line
         elif out.endswith("-") and out[-2:-1].isalpha() and line[:1].islower():
-            out = out[:-1] + line
+            head = re.search(r"[^\W\d_]+-$", out)
+            tail = re.match(r"[^\W\d_]+", line)
+            kept = head and tail and (head.group() + tail.group()).lower() in compounds
+            out = (out if kept else out[:-1]) + line
         else:
             out += " " + line
     return out
+
+
+def _wrap_width(blocks: list[list[str]]) -> int:
+    """The width the text was hard-wrapped at: the length that 95 % of its lines fit in (a
+    long URL or command line is allowed to stick out)."""
+    lengths = sorted(len(line.rstrip()) for block in blocks for line in block)
+    return lengths[int(0.95 * (len(lengths) - 1))] if lengths else 0
+
+
+def _wrapped_heading(lines: list[str], width: int) -> int | None:
+    """The level of a numbered heading that the text's hard wrap broke over two or three lines
+    ("3.1. Which plan is better\nfor me?"), standing alone as its block; None when ``lines`` is
+    not one. Each line but the last must be near the wrap width (it was cut because it was
+    full), no later line may start an item of its own, and the title must read as one: a
+    question, or a section of a section ("3.1") not ending like a sentence. (A lone numbered
+    step that wraps, "1. Turn the valve ... before\nyou start.", is not one.)"""
+    if not 2 <= len(lines) <= 3 or width == 0:
+        return None
+    match = _NUMBERED.match(lines[0].strip())
+    if match is None or not match.group(2)[:1].isupper():
+        return None
+    if any(_LIST_ITEM.match(line) or _NUMBERED.match(line.strip()) for line in lines[1:]):
+        return None
+    if any(len(line.rstrip()) < 0.8 * width for line in lines[:-1]):
+        return None
+    title = join_lines(lines)
+    if len(title.split()) > _MAX_WRAPPED_HEADING_WORDS:
+        return None
+    nested = "." in match.group(1)
+    if not (title.endswith("?") or (nested and not title.endswith((".", ",", ";", ":")))):
+        return None
+    return match.group(1).count(".") + 1
 
 
 def _is_caps_heading(line: str) -> bool:
@@ -92,9 +143,15 @@ def parse_plain(text: str) -> list[Section]:
         for block in _PARAGRAPH_BREAK.split(text.replace("\r\n", "\n").replace("\r", "\n"))
     ]
     later = Counter(_spaced(line) for block in blocks for line in block)
+    width = _wrap_width(blocks)
+    compounds = hyphenated_words(line for block in blocks for line in block)
     for lines in blocks:
         later.subtract(_spaced(line) for line in lines)
         if _is_contents(lines, later):
+            continue
+        wrapped = _wrapped_heading(lines, width)
+        if wrapped is not None:
+            builder.add_heading(wrapped, join_lines(lines, compounds))
             continue
         while lines:
             if len(lines) >= 2 and _UNDERLINE.match(lines[1]) and len(lines[0].split()) <= 15:
@@ -122,5 +179,5 @@ def parse_plain(text: str) -> list[Section]:
                 if _LIST_ITEM.match(line) and parts:
                     parts.append("\n")
                 parts.append(line)
-            builder.add_paragraph(join_lines(parts))
+            builder.add_paragraph(join_lines(parts, compounds))
     return builder.sections()
