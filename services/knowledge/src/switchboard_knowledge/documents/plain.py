@@ -51,23 +51,34 @@ def join_lines(lines: list[str], compounds: Container[str] = frozenset()) -> str
     """Hard-wrapped lines as one paragraph: a hyphen split across lines is healed (unless the
     document writes that compound with its hyphen elsewhere: ``compounds``, from
     :func:`hyphenated_words`), and a ``"\\n"`` element (a list item's start) keeps its line
-    break."""
-    out = ""
+    break. Pieces are gathered and joined once: an uploaded paragraph can have many thousands
+    of lines, and growing one string line by line would copy it every time."""
+    pieces: list[str] = []
     for line in lines:
         if line == "\n":
-            out = out.rstrip() + "\n"
+            while pieces and not pieces[-1].strip():
+                pieces.pop()
+            if pieces:
+                pieces[-1] = pieces[-1].rstrip()
+            pieces.append("\n")
             continue
         line = line.strip()
-        if not out or out.endswith("\n"):
-            out += line
-        elif out.endswith("-") and out[-2:-1].isalpha() and line[:1].islower():
-            head = re.search(r"[^\W\d_]+-$", out)
+        if not line:
+            continue
+        last = pieces[-1] if pieces else "\n"
+        if last == "\n":
+            pieces.append(line)
+        elif last.endswith("-") and last[-2:-1].isalpha() and line[:1].islower():
+            head = re.search(r"[^\W\d_]+-$", last)  # ``last`` is one line, not the paragraph
             tail = re.match(r"[^\W\d_]+", line)
             kept = head and tail and (head.group() + tail.group()).lower() in compounds
-            out = (out if kept else out[:-1]) + line
+            if not kept:
+                pieces[-1] = last[:-1]
+            pieces.append(line)
         else:
-            out += " " + line
-    return out
+            pieces.append(" ")
+            pieces.append(line)
+    return "".join(pieces)
 
 
 def _wrap_width(blocks: list[list[str]]) -> int:
