@@ -450,3 +450,35 @@ async def test_a_chunks_score_does_not_depend_on_what_else_is_stored(
         assert crowded[0].score >= DEFAULT_ALPHA - ROUNDING
         shared = next(hit for hit in crowded if hit.chunk_id == "guide-3")
         assert shared.score == pytest.approx(alone[0].score, abs=moves), text
+
+
+async def test_a_sections_matching_chunks_come_back_as_one_passage(
+    backend: KnowledgeBackend,
+) -> None:
+    """A long section's three chunks all lean toward the question; the reply gives them as one
+    passage, in document order, and fills the other places with other sections (the chunks
+    of one section no longer crowd the few results the agent hands the model)."""
+    threshold = local_threshold(backend)
+    section = "Repairs > Boilers"
+    steps = ["Boilers are serviced once a year.", "We bring the parts.", "It takes an hour."]
+    long_section = [
+        chunk(
+            "guide",
+            6 + n,
+            text,
+            toward(axis(6), 0.9 - n / 20, ELSEWHERE),
+            source=GUIDE,
+            heading=section,
+        )
+        for n, text in enumerate(steps)
+    ]
+    await store(backend, A, guide() + long_section)
+    text = "how often do you service a boiler"
+    # Cosines: the section's chunks 0.72, 0.68, 0.64; "Opening hours" 0.6; the rest 0.
+    queries = {text: toward(axis(6), 0.8, axis(1))}
+    reply = await service(backend, threshold, queries).query(
+        KnowledgeQuery(business_id=A, text=text, top_k=2)
+    )
+    assert [hit.heading for hit in reply.hits] == [section, "Opening hours"]
+    assert reply.hits[0].text == "\n\n".join(steps)
+    assert reply.hits[0].chunk_id == "guide-6"  # its best chunk
