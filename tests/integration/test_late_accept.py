@@ -17,7 +17,7 @@ from nats.aio.msg import Msg
 
 from switchboard_common import subjects
 from switchboard_common.business import DEMO_BUSINESS
-from switchboard_common.event_stream import by_type
+from switchboard_common.event_stream import by_type, read_call
 from switchboard_common.events import CallStartedEvent
 from switchboard_common.messages import AgentHeartbeat, CallOffer, CallOfferReply
 from switchboard_sim.call import CallSimulator, Scenario
@@ -102,3 +102,34 @@ async def test_an_agent_that_accepted_too_late_lets_go_without_a_word(
     # One voice: the owner's greeting and answer; the late agent's session never responded.
     assert len(speaking) == 1, [len(s["responses"]) for s in sessions]
     assert all(not s["connected"] for s in sessions if not s["responses"])
+
+
+async def test_a_call_the_gateway_gave_up_on_is_let_go_without_waiting_for_its_stream(
+    system: RunningStack,
+) -> None:
+    """Every agent the gateway tried was late, so it told the caller nobody could take the
+    call; the late agent's accept reaches nobody and no stream will ever come. The call's
+    record does not name it (there is none), so it lets go after the confirmation wait (5 s)
+    rather than holding a Realtime session and a slot for the start timeout (30 s)."""
+    stack = system.stack
+    call_id = system.call_config().call_sid
+    nc = await nats.connect(stack.nats_url)
+    try:
+        offer = CallOffer(
+            call_id=call_id,
+            business_id=DEMO_BUSINESS.business_id,
+            gateway_id="gw-late",
+            from_number="+15550001111",
+            to_number=DEMO_BUSINESS.phone_numbers[0],
+        )
+        msg = await nc.request(subjects.agent_offer(LATE), offer.to_bytes(), timeout=5)
+        assert CallOfferReply.model_validate_json(msg.data).accepted
+        await _beats_until(nc, LATE, 1)
+        await _beats_until(nc, LATE, 0)  # within 15 s: well before the 30 s start timeout
+        assert await read_call(nc.jetstream(), call_id) == []  # nothing written about it
+    finally:
+        await nc.close()
+    async with httpx.AsyncClient() as http:
+        sessions = (await http.get(f"{stack.realtime_url}/_sim/sessions")).json()
+    assert sessions, "the agent warmed a Realtime session for the call"
+    assert all(not s["responses"] and not s["connected"] for s in sessions), sessions

@@ -60,6 +60,7 @@ from .reply import ReplyState
 from .resume import Resumption, rebuild, with_unconfirmed
 from .settings import AgentSettings
 from .stream_return import ask_for_new_stream
+from .stream_start import StreamWait, wait_for_stream
 from .takeover import Takeover, carry_on
 from .tool_runs import Run, ToolRuns
 from .tools import ToolContext, ToolRegistry
@@ -243,10 +244,18 @@ class CallSession:
         except Exception:
             self.end_reason = "realtime_lost"  # the model could not be reached at all
             raise
-        try:
-            async with asyncio.timeout(self._settings.start_timeout_s):
-                await self._phase.settled.wait()
-        except TimeoutError:
+        waited = await wait_for_stream(
+            self._phase,
+            self._owns_call if self._takeover is None else None,
+            self._settings.offer_confirm_s,
+            self._settings.start_timeout_s,
+        )
+        if waited is StreamWait.NOT_OURS:
+            log.warning("call %s: its record does not name this agent: letting go", self.call_id)
+            self.let_go()
+            self.end_reason = "not_taken"
+            return
+        if waited is StreamWait.NEVER_STARTED:
             self.end_reason = "stream_never_started"
             log.warning("call %s: media stream never started", self.call_id)
             return
@@ -296,6 +305,9 @@ class CallSession:
             with contextlib.suppress(Exception):
                 await self._link.close()
         log.info("call %s: session closed (%s)", self.call_id, self.end_reason or "ended")
+
+    async def _owns_call(self) -> bool | None:
+        return await still_owner(self._nc, self.lease)
 
     def let_go(self) -> None:
         """The call moved to another agent (this one was cut off or hung): stop serving it

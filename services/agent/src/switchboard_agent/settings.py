@@ -46,6 +46,14 @@ class AgentSettings(BaseSettings):
     start_timeout_s: float = Field(
         30.0, gt=0, description="How long a taken call may wait for its media stream to start."
     )
+    offer_confirm_s: float = Field(
+        5.0,
+        gt=0,
+        description="When a taken call's stream has not started after this long, the agent "
+        "reads the call's record once and lets the call go if the record does not name it "
+        "(it accepted after the gateway had stopped waiting). More than the gateway's offer "
+        "timeout (2 s).",
+    )
     media_timeout_s: float = Field(
         8.0,
         gt=0,
