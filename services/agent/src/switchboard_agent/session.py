@@ -306,6 +306,12 @@ class CallSession:
                 await self._link.close()
         log.info("call %s: session closed (%s)", self.call_id, self.end_reason or "ended")
 
+    @property
+    def awaiting_stream(self) -> bool:
+        """Taken, and its media stream has neither started nor been given up on: a repeat of
+        its offer asks the same question again."""
+        return not self._phase.settled.is_set()
+
     async def _owns_call(self) -> bool | None:
         return await still_owner(self._nc, self.lease)
 

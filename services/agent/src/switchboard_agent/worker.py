@@ -143,6 +143,13 @@ class AgentWorker:
         stale = self.sessions.get(offer.call_id)
         replacing = stale is not None and offer.resume and offer.epoch > stale.epoch
         if stale is not None and not replacing:
+            if not offer.resume and offer.epoch == stale.epoch and stale.awaiting_stream:
+                # The same offer again: this agent's answer came after the gateway stopped
+                # waiting and it asked once more (through the pool), or Twilio retried its
+                # webhook. The call is this agent's: the same answer, not a refusal that would
+                # leave the caller with nobody while this agent holds the call.
+                log.info("call %s: offered again while taken here: accepted again", offer.call_id)
+                return CallOfferReply(call_id=offer.call_id, accepted=True, agent_id=self.agent_id)
             return decline("call already taken")
         if len(self.sessions) - replacing >= self.settings.max_calls:
             return decline("at capacity")
