@@ -5,7 +5,7 @@ from __future__ import annotations
 from switchboard_knowledge.backends.base import ScoredChunk
 from switchboard_knowledge.documents import chunk_sections
 from switchboard_knowledge.documents.model import Section
-from switchboard_knowledge.passages import GAP, merge_sections, pool_size
+from switchboard_knowledge.passages import GAP, MAX_PASSAGE_CHUNKS, merge_sections, pool_size
 
 
 def chunk(position: int, heading: str, text: str, score: float, doc: str = "faq") -> ScoredChunk:
@@ -47,11 +47,13 @@ def test_overlap_between_neighbouring_chunks_is_not_repeated() -> None:
     sentences = [
         f"Step {n} of the descaling takes about {n + 2} minutes to finish." for n in range(40)
     ]
-    chunks = chunk_sections([Section("Descaling", " ".join(sentences))], max_tokens=80)
-    assert len(chunks) >= 3
+    chunks = chunk_sections([Section("Descaling", " ".join(sentences))], max_tokens=80)[:3]
+    assert len(chunks) == 3
     hits = [chunk(n, "Descaling", c.text, 0.5) for n, c in enumerate(chunks)]
     (passage,) = merge_sections(hits, 5)
-    for sentence in sentences:
+    covered = [s for s in sentences if any(s in c.text for c in chunks)]
+    assert len(covered) > 10
+    for sentence in covered:
         assert passage.text.count(sentence) == 1, sentence
 
 
@@ -64,3 +66,14 @@ def test_chunks_without_a_position_are_left_alone() -> None:
     odd = ScoredChunk("imported", "faq", "faq.html", "Bugs", "As stored elsewhere.", 0.9)
     hits = [odd, chunk(1, "Bugs", "First.", 0.6)]
     assert [h.text for h in merge_sections(hits, 5)] == ["As stored elsewhere.", "First."]
+
+
+def test_a_long_sections_passage_holds_its_best_chunks_only() -> None:
+    """Five matching chunks of one section: the passage is the three best, in document
+    order, so the agent's budget never cuts off the best of them."""
+    scores = [0.40, 0.55, 0.45, 0.70, 0.60]
+    hits = [chunk(n, "Boilers", f"part {n}.", score) for n, score in enumerate(scores)]
+    (passage,) = merge_sections(hits, 5)
+    assert MAX_PASSAGE_CHUNKS == 3
+    assert passage.text == f"part 1.{GAP}part 3.\n\npart 4."
+    assert passage.chunk_id == "faq-3"

@@ -22,6 +22,10 @@ POOL_FACTOR = 3
 POOL_MAX = 50
 #: Between two chunks of a section that are not next to each other.
 GAP = "\n\n…\n\n"
+#: The most chunks in one passage: a section's best ones. Their text, in document order,
+#: stays within the agent's budget for results (600 tokens; chunks are at most 200), so the
+#: best chunk of a long section is never the part cut off.
+MAX_PASSAGE_CHUNKS = 3
 
 
 def pool_size(top_k: int) -> int:
@@ -65,8 +69,9 @@ def _merge(chunks: list[ScoredChunk]) -> ScoredChunk:
 
 def merge_sections(chunks: Sequence[ScoredChunk], top_k: int) -> list[ScoredChunk]:
     """The ``top_k`` best sections among ``chunks`` (best first), each one passage: its
-    matching chunks in document order, scored as its best chunk and named by its id. Chunks
-    whose id carries no position are left as they are."""
+    best matching chunks (at most :data:`MAX_PASSAGE_CHUNKS`) in document order, scored as
+    its best chunk and named by its id. Chunks whose id carries no position are left as they
+    are."""
     groups: dict[tuple[str, str], list[ScoredChunk]] = {}
     order: list[tuple[str, str]] = []
     for chunk in sorted(chunks, key=lambda c: c.score, reverse=True):
@@ -77,4 +82,4 @@ def merge_sections(chunks: Sequence[ScoredChunk], top_k: int) -> list[ScoredChun
             groups[key] = []
             order.append(key)
         groups[key].append(chunk)
-    return [_merge(groups[key]) for key in order[:top_k]]
+    return [_merge(groups[key][:MAX_PASSAGE_CHUNKS]) for key in order[:top_k]]
