@@ -5,7 +5,7 @@ from __future__ import annotations
 from switchboard_knowledge.backends.base import ScoredChunk
 from switchboard_knowledge.documents import chunk_sections
 from switchboard_knowledge.documents.model import Section
-from switchboard_knowledge.passages import GAP, MAX_PASSAGE_CHUNKS, merge_sections, pool_size
+from switchboard_knowledge.passages import GAP, MAX_PASSAGE_CHARS, merge_sections, pool_size
 
 
 def chunk(position: int, heading: str, text: str, score: float, doc: str = "faq") -> ScoredChunk:
@@ -68,12 +68,13 @@ def test_chunks_without_a_position_are_left_alone() -> None:
     assert [h.text for h in merge_sections(hits, 5)] == ["As stored elsewhere.", "First."]
 
 
-def test_a_long_sections_passage_holds_its_best_chunks_only() -> None:
-    """Five matching chunks of one section: the passage is the three best, in document
-    order, so the agent's budget never cuts off the best of them."""
+def test_a_long_sections_passage_holds_its_best_chunks_that_fit() -> None:
+    """Five matching chunks of one section, each a third of the passage's length: the passage
+    is the three best, in document order, so the agent's budget never cuts off the best."""
     scores = [0.40, 0.55, 0.45, 0.70, 0.60]
-    hits = [chunk(n, "Boilers", f"part {n}.", score) for n, score in enumerate(scores)]
+    size = (MAX_PASSAGE_CHARS - 2 * len(GAP)) // 3
+    hits = [chunk(n, "Boilers", str(n) * size, score) for n, score in enumerate(scores)]
     (passage,) = merge_sections(hits, 5)
-    assert MAX_PASSAGE_CHUNKS == 3
-    assert passage.text == f"part 1.{GAP}part 3.\n\npart 4."
+    assert passage.text == f"{'1' * size}{GAP}{'3' * size}\n\n{'4' * size}"
     assert passage.chunk_id == "faq-3"
+    assert len(passage.text) <= MAX_PASSAGE_CHARS

@@ -22,10 +22,10 @@ POOL_FACTOR = 3
 POOL_MAX = 50
 #: Between two chunks of a section that are not next to each other.
 GAP = "\n\n…\n\n"
-#: The most chunks in one passage: a section's best ones. Their text, in document order,
-#: stays within the agent's budget for results (600 tokens; chunks are at most 200), so the
-#: best chunk of a long section is never the part cut off.
-MAX_PASSAGE_CHUNKS = 3
+#: The longest passage, in characters: what the agent hands the model of all its results
+#: (600 tokens, counted as 4 characters each, from the start). A passage is its section's best
+#: chunks that fit, so the best chunk of a long section is never the part cut off.
+MAX_PASSAGE_CHARS = 2400
 
 
 def pool_size(top_k: int) -> int:
@@ -69,9 +69,9 @@ def _merge(chunks: list[ScoredChunk]) -> ScoredChunk:
 
 def merge_sections(chunks: Sequence[ScoredChunk], top_k: int) -> list[ScoredChunk]:
     """The ``top_k`` best sections among ``chunks`` (best first), each one passage: its
-    best matching chunks (at most :data:`MAX_PASSAGE_CHUNKS`) in document order, scored as
-    its best chunk and named by its id. Chunks whose id carries no position are left as they
-    are."""
+    best matching chunks that fit in :data:`MAX_PASSAGE_CHARS` together, in document order,
+    scored as its best chunk and named by its id. Chunks whose id carries no position are left
+    as they are."""
     groups: dict[tuple[str, str], list[ScoredChunk]] = {}
     order: list[tuple[str, str]] = []
     for chunk in sorted(chunks, key=lambda c: c.score, reverse=True):
@@ -82,4 +82,16 @@ def merge_sections(chunks: Sequence[ScoredChunk], top_k: int) -> list[ScoredChun
             groups[key] = []
             order.append(key)
         groups[key].append(chunk)
-    return [_merge(groups[key][:MAX_PASSAGE_CHUNKS]) for key in order[:top_k]]
+    return [_merge(_fitting(groups[key])) for key in order[:top_k]]
+
+
+def _fitting(best_first: list[ScoredChunk]) -> list[ScoredChunk]:
+    """The best chunk, and each next best that still fits the passage's length (counting the
+    longest separator between chunks)."""
+    kept = best_first[:1]
+    used = len(kept[0].text)
+    for chunk in best_first[1:]:
+        if used + len(GAP) + len(chunk.text) <= MAX_PASSAGE_CHARS:
+            kept.append(chunk)
+            used += len(GAP) + len(chunk.text)
+    return kept
